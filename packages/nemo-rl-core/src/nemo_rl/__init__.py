@@ -1,0 +1,1 @@
+"""nemo-rl: post-training for language models."""

@@ -1,0 +1,1 @@
+"""Algorithms: each a package with config, loss, data transform and trainer."""

@@ -1,0 +1,131 @@
+"""GRPO configuration: the loss (with its DAPO, Dr.GRPO, GSPO and CISPO variants) and the loop.
+
+Example:
+    >>> from nemo_rl.algorithms.grpo import GRPOConfig
+    >>> cfg = GRPOConfig(num_prompts_per_step=8, num_generations_per_prompt=4)
+    >>> cfg.sequences_per_step
+    32
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from nemo_rl.config.algorithm import AlgorithmConfig
+from nemo_rl.config.base import ConfigModel
+from nemo_rl.config.generation import GenerationConfig
+
+
+class GRPOLossConfig(ConfigModel):
+    """Options of the clipped policy-gradient loss (see `ClippedPGLoss` for the formulas).
+
+    Example:
+        >>> GRPOLossConfig(ratio_clip_max=0.28).ratio_clip_min  # DAPO's clip-higher
+        0.2
+    """
+
+    ratio_clip_min: NonNegativeFloat = 0.2
+    ratio_clip_max: NonNegativeFloat = 0.2
+    ratio_clip_c: PositiveFloat | None = Field(None, description="Dual-clip constant c > 1, or None.")
+    kl_penalty: NonNegativeFloat = 0.01
+    kl_type: Literal["k1", "k2", "k3"] = "k3"
+    kl_input_clamp: PositiveFloat | None = 20.0
+    kl_output_clamp: PositiveFloat | None = 10.0
+    token_level_loss: bool = True
+    sequence_level_importance_ratios: bool = False
+    use_importance_sampling_correction: bool = False
+    truncated_importance_sampling_type: Literal["tis", "icepop", "seq-mask-tis"] | None = None
+    truncated_importance_sampling_ratio: PositiveFloat | None = None
+    truncated_importance_sampling_ratio_min: NonNegativeFloat | None = None
+    use_cispo: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> GRPOLossConfig:
+        if self.ratio_clip_c is not None and self.ratio_clip_c <= 1.0:
+            raise ValueError(
+                f"loss.ratio_clip_c must be greater than 1 (got {self.ratio_clip_c}); "
+                "use 3.0 as in the dual-clip paper, or None to disable it"
+            )
+        if self.truncated_importance_sampling_type is not None:
+            if not self.use_importance_sampling_correction:
+                raise ValueError(
+                    "loss.truncated_importance_sampling_type needs "
+                    "loss.use_importance_sampling_correction=true"
+                )
+            if self.truncated_importance_sampling_ratio is None:
+                raise ValueError(
+                    "loss.truncated_importance_sampling_type needs an upper bound: set "
+                    "loss.truncated_importance_sampling_ratio (for example 2.0)"
+                )
+        return self
+
+
+class RewardScalingConfig(ConfigModel):
+    """Linear map of rewards from [source_min, source_max] to [target_min, target_max], clipped."""
+
+    enabled: bool = False
+    source_min: float = 0.0
+    source_max: float = 1.0
+    target_min: float = 0.0
+    target_max: float = 1.0
+
+
+class RewardShapingConfig(ConfigModel):
+    """DAPO's overlong penalty: responses longer than max_response_length - overlong_buffer_length
+    lose up to `overlong_buffer_penalty` reward, linearly in the excess length."""
+
+    enabled: bool = False
+    overlong_buffer_length: PositiveInt = 128
+    overlong_buffer_penalty: NonNegativeFloat = 1.0
+    max_response_length: PositiveInt | None = Field(
+        None, description="None uses generation.max_new_tokens."
+    )
+
+
+class GRPOConfig(AlgorithmConfig):
+    """Group Relative Policy Optimization and its variants.
+
+    Each step samples `num_prompts_per_step` prompts and `num_generations_per_prompt` responses
+    for each: `sequences_per_step` sequences in all.
+
+    Example:
+        >>> GRPOConfig(loss=GRPOLossConfig(kl_penalty=0.0)).loss.kl_penalty
+        0.0
+    """
+
+    algorithm: Literal["grpo"] = "grpo"
+    num_prompts_per_step: PositiveInt = 32
+    num_generations_per_prompt: PositiveInt = 16
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    loss: GRPOLossConfig = Field(default_factory=GRPOLossConfig)
+    use_leave_one_out_baseline: bool = True
+    normalize_rewards: bool = True
+    reward_scaling: RewardScalingConfig = Field(default_factory=RewardScalingConfig)
+    reward_shaping: RewardShapingConfig = Field(default_factory=RewardShapingConfig)
+    overlong_filtering: bool = Field(False, description="Truncated responses get sample_mask 0.")
+    use_dynamic_sampling: bool = Field(
+        False, description="DAPO: keep only groups whose rewards differ, refill until full."
+    )
+    dynamic_sampling_max_gen_batches: PositiveInt = 10
+    epochs_per_rollout: PositiveInt = Field(
+        1, description="Optimizer passes over each rollout batch (prev_logprobs fixed before the first)."
+    )
+    max_rollout_turns: PositiveInt = 1
+    on_reward_error: Literal["raise", "zero"] = "raise"
+
+    @property
+    def sequences_per_step(self) -> int:
+        return self.num_prompts_per_step * self.num_generations_per_prompt
+
+    @model_validator(mode="after")
+    def _check_batches(self) -> GRPOConfig:
+        gbs = self.policy.train_global_batch_size
+        if gbs is not None and self.sequences_per_step % gbs != 0:
+            raise ValueError(
+                f"policy.train_global_batch_size ({gbs}) must divide the sequences per step "
+                f"(num_prompts_per_step x num_generations_per_prompt = {self.sequences_per_step}); "
+                f"set it to {self.sequences_per_step} or a divisor of it"
+            )
+        return self

@@ -1,0 +1,27 @@
+"""SFT configuration.
+
+Example:
+    >>> from nemo_rl.algorithms.sft import SFTConfig
+    >>> SFTConfig(batch_size=8).algorithm
+    'sft'
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveInt
+
+from nemo_rl.config.algorithm import AlgorithmConfig
+
+
+class SFTConfig(AlgorithmConfig):
+    """Supervised fine-tuning: masked token NLL on assistant turns.
+
+    `batch_size` is the number of sequences per step (one optimizer update per step unless
+    `policy.train_global_batch_size` splits it).
+    """
+
+    algorithm: Literal["sft"] = "sft"
+    batch_size: PositiveInt = 32
+    loss_on_prompt: bool = Field(False, description="Also train on prompt/user tokens.")

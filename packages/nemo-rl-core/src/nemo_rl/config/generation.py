@@ -1,0 +1,72 @@
+"""Configuration of the generation (rollout) backend and its sampling parameters.
+
+Example:
+    >>> from nemo_rl.config import GenerationConfig
+    >>> g = GenerationConfig(temperature=0.7, max_new_tokens=64)
+    >>> g.sampling_params().temperature
+    0.7
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, NonNegativeFloat, PositiveInt
+
+from nemo_rl.config.base import ConfigModel
+
+
+class SamplingParams(ConfigModel):
+    """How tokens are sampled for one `generate` call.
+
+    `temperature=0` means greedy decoding. `top_k=None` and `top_p=1.0` disable those filters.
+
+    Example:
+        >>> SamplingParams(temperature=0.0).is_greedy
+        True
+    """
+
+    temperature: NonNegativeFloat = 1.0
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: PositiveInt | None = None
+    max_new_tokens: PositiveInt = 512
+    stop_strings: list[str] | None = None
+    stop_token_ids: list[int] | None = None
+    seed: int | None = None
+
+    @property
+    def is_greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+class GenerationConfig(ConfigModel):
+    """The rollout engine: which backend generates and how it samples.
+
+    `backend` names a registered generation backend (`hf` ships with nemo-rl-dtensor, `vllm` with
+    nemo-rl-vllm). `colocated` shares the accelerators with training (generation sleeps while the
+    policy trains); otherwise generation gets its own `num_gpus`.
+
+    Example:
+        >>> GenerationConfig(backend="vllm", colocated=False, num_gpus=2).num_gpus
+        2
+    """
+
+    backend: str = Field("hf", description="Generation backend: hf, vllm, or a plugin's.")
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    temperature: NonNegativeFloat = 1.0
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: PositiveInt | None = None
+    max_new_tokens: PositiveInt = 512
+    stop_strings: list[str] | None = None
+    stop_token_ids: list[int] | None = None
+    batch_size: PositiveInt | None = Field(
+        None, description="Prompts per generate call; None sends the whole step at once."
+    )
+    colocated: bool = True
+    num_gpus: int = Field(0, ge=0, description="GPUs for generation when not colocated.")
+
+    def sampling_params(self, **overrides: Any) -> SamplingParams:
+        """The sampling parameters of this config, with optional overrides (e.g. greedy for validation)."""
+        fields = {name: getattr(self, name) for name in SamplingParams.model_fields if name != "seed"}
+        fields.update(overrides)
+        return SamplingParams(**fields)

@@ -1,0 +1,145 @@
+"""The contracts between layers: training and generation backends, losses, environments, clusters.
+
+Backends are plugins (see `nemo_rl.registry`); they implement these protocols structurally, without
+inheriting from anything in core. A backend knows nothing of algorithms: it receives a batch and a
+loss function. Colocation is decided by infra, which calls `offload()/onload()` and
+`sleep()/wake()` at phase changes.
+
+Example:
+    >>> from nemo_rl.protocols import EnvStep
+    >>> import torch
+    >>> EnvStep(rewards=torch.tensor([1.0]), observations=[None], done=[True]).batch_size
+    1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
+
+import torch
+
+if TYPE_CHECKING:
+    from nemo_rl.config import GenerationConfig, PolicyConfig, SamplingParams
+    from nemo_rl.data.batched_data_dict import BatchedDataDict
+
+
+class Message(TypedDict, total=False):
+    """One chat message, as in HF chat templates: {"role": "user", "content": "..."}."""
+
+    role: str
+    content: str
+
+
+@runtime_checkable
+class WorkerGroup(Protocol):
+    """Workers started by a `Cluster`, one per rank, all running the same class.
+
+    `run(method, *args)` calls `method` on every worker with the same arguments and returns their
+    results in rank order; `run_sharded(method, shards)` gives worker i the i-th argument tuple.
+    """
+
+    world_size: int
+
+    def run(self, method: str, *args: Any, **kwargs: Any) -> list[Any]: ...
+    def run_sharded(self, method: str, shards: Sequence[tuple]) -> list[Any]: ...
+    def shutdown(self) -> None: ...
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """Where workers run: inline in this process, local processes, or Ray actors.
+
+    `spawn(factory, *args)` builds `factory(*args)` on every worker after torch.distributed is
+    initialised there (for world size 1 inline, no process group is needed).
+    """
+
+    world_size: int
+
+    @property
+    def device_type(self) -> str: ...
+    def spawn(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> WorkerGroup: ...
+    def shutdown(self) -> None: ...
+
+
+@runtime_checkable
+class LossFunction(Protocol):
+    """A loss over one micro-batch, already normalised by the global valid counts.
+
+    `global_valid_tokens` and `global_valid_seqs` count the valid tokens/sequences of the whole
+    optimizer batch across micro-batches and ranks, so summing the micro-batch losses gives the
+    same value however the batch is split.
+    """
+
+    def __call__(
+        self,
+        logprobs: torch.Tensor,
+        batch: BatchedDataDict,
+        global_valid_tokens: int,
+        global_valid_seqs: int,
+    ) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+
+@runtime_checkable
+class TrainingBackend(Protocol):
+    """Trains the policy. Batches hold `input_ids` [B, T], `input_lengths` [B], `token_mask` [B, T]
+    and `sample_mask` [B] plus whatever the loss reads. `logprobs[:, t]` is the log-probability of
+    token t given tokens before it (column 0 is 0)."""
+
+    def setup(self, config: PolicyConfig, cluster: Cluster) -> None: ...
+    def train_step(self, batch: BatchedDataDict, loss_fn: LossFunction) -> dict[str, float]: ...
+    def get_logprobs(self, batch: BatchedDataDict, reference: bool = False) -> torch.Tensor: ...
+    def save_checkpoint(self, path: Path) -> None: ...
+    def load_checkpoint(self, path: Path) -> None: ...
+    def export_weights(self) -> Iterator[tuple[str, torch.Tensor]]: ...
+    def offload(self) -> None: ...
+    def onload(self) -> None: ...
+
+
+@runtime_checkable
+class GenerationBackend(Protocol):
+    """Samples responses. `generate` takes `input_ids` [B, T] (left or right padded as the backend
+    documents) with `input_lengths` [B] and returns `output_ids` [B, L] (the generated tokens
+    only, right padded), `logprobs` [B, L] of the sampled tokens, `lengths` [B] and `truncated` [B]
+    (True when max_new_tokens was reached before a stop)."""
+
+    def setup(self, config: GenerationConfig, cluster: Cluster) -> None: ...
+    def generate(self, prompts: BatchedDataDict, sampling: SamplingParams) -> BatchedDataDict: ...
+    def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None: ...
+    def sleep(self) -> None: ...
+    def wake(self) -> None: ...
+
+
+@dataclass
+class EnvStep:
+    """What an environment returns for a batch of conversations.
+
+    `rewards` is a [B] tensor or a dict of named [B] tensors (reward components, all logged);
+    `observations` holds the next message per sample (None when done); `done` ends a conversation.
+    """
+
+    rewards: torch.Tensor | dict[str, torch.Tensor]
+    observations: list[Message | None]
+    done: list[bool]
+    metadata: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.done)
+
+    def total_reward(self, weights: dict[str, float] | None = None) -> torch.Tensor:
+        """The scalar reward per sample: the tensor itself, or the weighted sum of components."""
+        if isinstance(self.rewards, torch.Tensor):
+            return self.rewards
+        weights = weights or {}
+        return sum(weights.get(k, 1.0) * v for k, v in self.rewards.items())  # type: ignore[return-value]
+
+
+@runtime_checkable
+class Environment(Protocol):
+    """Scores (and for multi-turn tasks, continues) conversations. Single-turn is the common case:
+    return done=True for every sample."""
+
+    def step(self, messages: list[list[Message]], metadata: list[dict[str, Any]]) -> EnvStep: ...

@@ -1,0 +1,135 @@
+"""One registry for every kind of plugin: entry points of installed packages plus in-process ones.
+
+Groups (entry-point group names in parentheses): training_backends (`nemo_rl.training_backends`),
+generation_backends, environments, algorithms, datasets, loggers. A miss names the package to
+install when the name is one we know.
+
+Example:
+    >>> from nemo_rl import registry
+    >>> @registry.register("environments", "always_one")
+    ... class AlwaysOne: ...
+    >>> registry.resolve("environments", "always_one") is AlwaysOne
+    True
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, TypeVar
+
+GROUPS = (
+    "training_backends",
+    "generation_backends",
+    "environments",
+    "algorithms",
+    "datasets",
+    "loggers",
+)
+
+# Which distribution provides a well-known plugin, so a miss can say what to install.
+KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
+    ("training_backends", "dtensor"): "nemo-rl-dtensor",
+    ("training_backends", "megatron"): "nemo-rl-megatron",
+    ("generation_backends", "hf"): "nemo-rl-dtensor",
+    ("generation_backends", "vllm"): "nemo-rl-vllm",
+    ("environments", "math"): "nemo-rl-envs",
+    ("environments", "code"): "nemo-rl-envs",
+    ("loggers", "tensorboard"): "nemo-rl-core[tensorboard]",
+    ("loggers", "wandb"): "nemo-rl-core[wandb]",
+    ("loggers", "mlflow"): "nemo-rl-core[mlflow]",
+}
+
+T = TypeVar("T")
+_in_process: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
+
+
+class PluginNotFoundError(LookupError):
+    """A plugin name that no installed package or in-process registration provides."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Where a plugin comes from: `package` is the distribution, or "in-process"."""
+
+    group: str
+    name: str
+    target: str
+    package: str
+
+
+def _check_group(group: str) -> None:
+    if group not in GROUPS:
+        raise ValueError(f"unknown plugin group {group!r}; the groups are {', '.join(GROUPS)}")
+
+
+def register(group: str, name: str) -> Callable[[T], T]:
+    """Decorator registering an object under `name` in `group` for this process.
+
+    In-process registrations win over entry points of the same name, so a user can override a
+    packaged plugin in a script.
+    """
+    _check_group(group)
+
+    def decorator(obj: T) -> T:
+        _in_process[group][name] = obj
+        return obj
+
+    return decorator
+
+
+def unregister(group: str, name: str) -> None:
+    """Remove an in-process registration (tests and notebooks re-registering a name)."""
+    _check_group(group)
+    _in_process[group].pop(name, None)
+
+
+def _entry_points(group: str) -> dict[str, metadata.EntryPoint]:
+    found: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=f"nemo_rl.{group}"):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def available(group: str) -> dict[str, PluginInfo]:
+    """Every plugin of `group` this process can resolve, by name."""
+    _check_group(group)
+    infos = {
+        name: PluginInfo(group, name, ep.value, ep.dist.name if ep.dist else "?")
+        for name, ep in _entry_points(group).items()
+    }
+    for name, obj in _in_process[group].items():
+        target = f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
+        infos[name] = PluginInfo(group, name, target, "in-process")
+    return dict(sorted(infos.items()))
+
+
+def resolve(group: str, name: str) -> Any:
+    """The object registered as `name` in `group`; raises `PluginNotFoundError` naming the fix."""
+    _check_group(group)
+    if name in _in_process[group]:
+        return _in_process[group][name]
+    eps = _entry_points(group)
+    if name in eps:
+        try:
+            return eps[name].load()
+        except ImportError as err:
+            package = eps[name].dist.name if eps[name].dist else "its package"
+            raise PluginNotFoundError(
+                f"{group[:-1].replace('_', ' ')} {name!r} is installed by {package} but failed to "
+                f"import ({err}); install its dependencies: pip install {package}"
+            ) from err
+    kind = group[:-1].replace("_", " ")
+    provider = KNOWN_PROVIDERS.get((group, name))
+    if provider:
+        raise PluginNotFoundError(f"{kind} {name!r} is not installed: pip install {provider}")
+    names = sorted(set(eps) | set(_in_process[group]))
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise PluginNotFoundError(
+        f"{kind} {name!r} is not registered; {hint}installed: {', '.join(names) or 'none'} "
+        f"(register one with @nemo_rl.registry.register({group!r}, {name!r}) or an entry point "
+        f"in the 'nemo_rl.{group}' group)"
+    )

@@ -1,0 +1,1 @@
+"""FSDP2/DTensor training backend and HF generate backend for nemo-rl."""

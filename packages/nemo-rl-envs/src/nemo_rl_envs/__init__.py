@@ -1,0 +1,1 @@
+"""Environments and rewards for nemo-rl (math, code, games, judges)."""

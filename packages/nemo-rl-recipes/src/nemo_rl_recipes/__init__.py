@@ -1,0 +1,1 @@
+"""Config templates, the embedded quickstart and recipes for nemo-rl."""

@@ -1,0 +1,1 @@
+"""vLLM generation backend for nemo-rl."""
