@@ -52,6 +52,9 @@ class GenerationConfig(ConfigModel):
     """
 
     backend: str = Field("hf", description="Generation backend: hf, vllm, or a plugin's.")
+    model_name: str | None = Field(
+        None, description="Model to generate with; None uses policy.model_name (filled by the trainer)."
+    )
     backend_options: dict[str, Any] = Field(default_factory=dict)
     temperature: NonNegativeFloat = 1.0
     top_p: float = Field(1.0, gt=0.0, le=1.0)
