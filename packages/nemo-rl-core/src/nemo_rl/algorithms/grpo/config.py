@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
@@ -113,6 +113,12 @@ class GRPOConfig(AlgorithmConfig):
         1, description="Optimizer passes over each rollout batch (prev_logprobs fixed before the first)."
     )
     max_rollout_turns: PositiveInt = 1
+    environment: str | None = Field(
+        None,
+        description="A registered environment (e.g. 'math' from nemo-rl-envs) used when fit() gets "
+        "no reward_fn; `nemo-rl train` needs one.",
+    )
+    environment_options: dict[str, Any] = Field(default_factory=dict)
     on_reward_error: Literal["raise", "zero"] = "raise"
 
     @property

@@ -1,0 +1,169 @@
+"""RolloutEngine: generation -> environment step -> observation appended -> ... until done.
+
+The engine turns a batch of prompts into training sequences: prompt tokens, then for each turn the
+generated tokens (trained on: token_mask 1, with their generation log-probs) and the environment's
+observation tokens (not trained on: token_mask 0). Single-turn tasks are the one-turn case.
+
+Example:
+    >>> engine = RolloutEngine(generation, environment, tokenizer, max_turns=1)  # doctest: +SKIP
+    >>> rollout, metrics = engine.run(prompts, sampling)  # doctest: +SKIP
+    >>> rollout["token_mask"].shape == rollout["input_ids"].shape  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from nemo_rl.config import SamplingParams
+from nemo_rl.data import BatchedDataDict
+from nemo_rl.protocols import Environment, GenerationBackend, Message
+
+
+class RolloutEngine:
+    """Drives multi-turn rollouts between a generation backend and an environment.
+
+    `max_total_length` caps prompt plus all turns in tokens; a conversation that reaches it stops
+    and is marked truncated.
+    """
+
+    def __init__(
+        self,
+        generation: GenerationBackend,
+        environment: Environment,
+        tokenizer: Any,
+        *,
+        max_turns: int = 1,
+        max_total_length: int | None = None,
+    ) -> None:
+        self.generation = generation
+        self.environment = environment
+        self.tokenizer = tokenizer
+        self.max_turns = max_turns
+        self.max_total_length = max_total_length
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def run(
+        self, prompts: BatchedDataDict, sampling: SamplingParams
+    ) -> tuple[BatchedDataDict, dict[str, torch.Tensor]]:
+        """Roll out every prompt; returns the sequence batch and the summed reward components.
+
+        `prompts` holds `input_ids`/`input_lengths` and the list keys `messages` (the prompt
+        conversation) and `rows` (dataset rows, passed to the environment as metadata).
+        """
+        n = prompts.size
+        ids: list[list[int]] = [
+            prompts["input_ids"][i, : int(prompts["input_lengths"][i])].tolist() for i in range(n)
+        ]
+        mask: list[list[float]] = [[0.0] * len(x) for x in ids]
+        gen_lp: list[list[float]] = [[0.0] * len(x) for x in ids]
+        messages: list[list[Message]] = [list(m) for m in prompts["messages"]]
+        rows: list[dict[str, Any]] = list(prompts["rows"])
+        truncated = [False] * n
+        turns = [0] * n
+        responses = [""] * n
+        components: dict[str, torch.Tensor] = {}
+        active = list(range(n))
+        for _ in range(self.max_turns):
+            if not active:
+                break
+            budget = self._turn_budget([ids[i] for i in active], sampling)
+            if budget <= 0:
+                for i in active:
+                    truncated[i] = True
+                break
+            out = self.generation.generate(
+                self._pad([ids[i] for i in active]), sampling.model_copy(update={"max_new_tokens": budget})
+            )
+            for j, i in enumerate(active):
+                length = int(out["lengths"][j])
+                tokens = out["output_ids"][j, :length].tolist()
+                ids[i] += tokens
+                mask[i] += [1.0] * length
+                gen_lp[i] += out["logprobs"][j, :length].float().tolist()
+                responses[i] = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                messages[i].append({"role": "assistant", "content": responses[i]})
+                truncated[i] = bool(out["truncated"][j])
+                turns[i] += 1
+            step = self.environment.step([messages[i] for i in active], [rows[i] for i in active])
+            self._accumulate(components, step.rewards, active, n)
+            still_active = []
+            for j, i in enumerate(active):
+                observation = step.observations[j] if j < len(step.observations) else None
+                if step.done[j] or truncated[i] or observation is None:
+                    continue
+                obs_ids = self._observation_tokens(messages[i], observation)
+                messages[i].append(observation)
+                ids[i] += obs_ids
+                mask[i] += [0.0] * len(obs_ids)
+                gen_lp[i] += [0.0] * len(obs_ids)
+                still_active.append(i)
+            active = still_active
+        batch = self._pad(ids)
+        width = batch["input_ids"].shape[1]
+        batch["token_mask"] = _pad_float(mask, width)
+        batch["generation_logprobs"] = _pad_float(gen_lp, width)
+        batch["sample_mask"] = torch.ones(n)
+        batch["truncated"] = torch.tensor(truncated)
+        batch["response_lengths"] = batch["token_mask"].sum(dim=1).long()
+        batch["num_turns"] = torch.tensor(turns)
+        batch["messages"] = messages
+        batch["rows"] = rows
+        batch["responses"] = responses
+        return batch, components
+
+    def _turn_budget(self, active_ids: list[list[int]], sampling: SamplingParams) -> int:
+        if self.max_total_length is None:
+            return sampling.max_new_tokens
+        longest = max(len(x) for x in active_ids)
+        return min(sampling.max_new_tokens, self.max_total_length - longest)
+
+    def _pad(self, sequences: list[list[int]]) -> BatchedDataDict:
+        width = max(len(s) for s in sequences)
+        input_ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        for i, s in enumerate(sequences):
+            input_ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+        return BatchedDataDict(input_ids=input_ids, input_lengths=lengths)
+
+    def _observation_tokens(self, history: list[Message], observation: Message) -> list[int]:
+        """Tokens the chat template adds for `observation` plus the next generation prompt.
+
+        Rendering the conversation with and without the observation and taking the difference
+        keeps the template's own turn markers, whatever the model family.
+        """
+        before = self._render(history, add_generation_prompt=False)
+        after = self._render([*history, observation], add_generation_prompt=True)
+        if after.startswith(before):
+            text = after[len(before) :]
+        else:  # a template that rewrites earlier turns: fall back to the observation alone
+            text = str(observation.get("content", ""))
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def _render(self, messages: list[Message], add_generation_prompt: bool) -> str:
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=add_generation_prompt
+            )
+        return "".join(str(m.get("content", "")) for m in messages)
+
+    @staticmethod
+    def _accumulate(
+        components: dict[str, torch.Tensor],
+        rewards: torch.Tensor | dict[str, torch.Tensor],
+        active: list[int],
+        n: int,
+    ) -> None:
+        named = rewards if isinstance(rewards, dict) else {"reward": rewards}
+        for name, values in named.items():
+            total = components.setdefault(name, torch.zeros(n))
+            total[torch.tensor(active, dtype=torch.long)] += torch.as_tensor(values, dtype=torch.float32)
+
+
+def _pad_float(rows: list[list[float]], width: int) -> torch.Tensor:
+    out = torch.zeros(len(rows), width)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.float32)
+    return out

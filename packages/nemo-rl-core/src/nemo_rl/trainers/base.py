@@ -1,0 +1,335 @@
+"""BaseTrainer: the one training loop every algorithm shares.
+
+It owns everything algorithms have in common: seeding, the run directory, logging, the cluster and
+the policy backend, data loading with an exact-resume sampler, validation cadence, checkpoints
+(keep-top-k, atomic) and resume, progress display and callbacks. An algorithm subclass defines
+only what a step and a validation pass do (`training_step`, `validation_step`) and, if it needs
+more than the policy, `setup_algorithm`.
+
+Example:
+    >>> from nemo_rl import SFTTrainer
+    >>> trainer = SFTTrainer.from_pretrained("/models/tiny", max_num_steps=20)  # doctest: +SKIP
+    >>> result = trainer.fit(dataset="train.jsonl")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from nemo_rl import registry
+from nemo_rl.config import AlgorithmConfig
+from nemo_rl.trainers.callbacks import Callback, CallbackList
+from nemo_rl.trainers.progress import RunProgress
+from nemo_rl.trainers.result import FitResult
+from nemo_rl.trainers.state import (
+    TrainerState,
+    capture_rng_state,
+    restore_rng_state,
+    seed_everything,
+)
+
+log = logging.getLogger("nemo_rl")
+
+STATE_FILE = "trainer_state.pt"
+CONFIG_FILE = "config.yaml"
+
+
+class BaseTrainer:
+    """The shared loop. Subclasses set `config_class` and implement the step hooks."""
+
+    config_class: ClassVar[type[AlgorithmConfig]] = AlgorithmConfig
+    required_columns: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        config: AlgorithmConfig | dict | str | Path,
+        overrides: Sequence[str] | dict[str, Any] | None = None,
+        *,
+        run_dir: str | Path | None = None,
+    ) -> None:
+        from nemo_rl.config import load_config
+
+        if isinstance(config, self.config_class) and not overrides:
+            self.config = config
+        else:
+            if isinstance(config, dict) and "algorithm" not in config:
+                config = {"algorithm": self.config_class.model_fields["algorithm"].default, **config}
+            self.config = load_config(config, overrides)
+        if not isinstance(self.config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, got a "
+                f"{type(self.config).__name__} (algorithm {self.config.algorithm!r}); use the "
+                f"trainer of that algorithm or set algorithm: {self.algorithm_name}"
+            )
+        self.run_dir = Path(run_dir or self.config.logger.log_dir)
+        self.state = TrainerState()
+        self.callbacks = CallbackList()
+        self.policy: Any = None
+        self.tokenizer: Any = None
+        self.logger: Any = None
+        self.checkpoints: Any = None
+        self.cluster: Any = None
+        self.progress: RunProgress | None = None
+        self._stop_reason = ""
+        self._is_setup = False
+
+    # ----------------------------------------------------------------- construction helpers
+    @property
+    def algorithm_name(self) -> str:
+        return str(self.config_class.model_fields["algorithm"].default)
+
+    @classmethod
+    def from_pretrained(cls, model_name_or_path: str | Path, **overrides: Any) -> BaseTrainer:
+        """A trainer for `model_name_or_path` (a local directory or a hub name) with defaults.
+
+        Flat keyword arguments set fields of the algorithm config (`num_prompts_per_step=8`);
+        dotted names passed as `**{"policy.optimizer.lr": 1e-6}` reach nested ones.
+
+        Example:
+            >>> GRPOTrainer.from_pretrained("/models/tiny", num_prompts_per_step=8)  # doctest: +SKIP
+        """
+        run_dir = overrides.pop("run_dir", None)
+        values = {"policy.model_name": str(model_name_or_path), **overrides}
+        base = {"algorithm": cls.config_class.model_fields["algorithm"].default}
+        return cls(base, values, run_dir=run_dir)
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the loop to stop after the current step (callbacks use this)."""
+        self._stop_reason = reason
+
+    # ----------------------------------------------------------------------- hooks
+    @property
+    def rows_per_step(self) -> int:
+        """Dataset rows consumed by one step (prompts for GRPO, sequences or pairs otherwise)."""
+        raise NotImplementedError
+
+    def setup_algorithm(self) -> None:
+        """Build what the algorithm needs beyond the policy (generation, environment, losses)."""
+
+    def training_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def validation_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
+        """Metrics over a chunk of validation rows; BaseTrainer averages them weighted by rows."""
+        return {}
+
+    def describe_batches(self) -> list[str]:
+        """Lines explaining the batch arithmetic, printed at start and by --dry-run."""
+        p = self.config.policy
+        gbs = p.train_global_batch_size or "all"
+        micro = (
+            f"{p.max_tokens_per_microbatch} tokens (dynamic)"
+            if p.max_tokens_per_microbatch
+            else f"{p.train_micro_batch_size} sequences"
+        )
+        return [f"optimizer batch: {gbs} sequences; micro-batch: {micro}"]
+
+    # ----------------------------------------------------------------------- setup
+    def setup(self, dataset: Any = None, val_dataset: Any = None) -> None:
+        """Load data, tokenizer, cluster and backends; resume from the latest checkpoint."""
+        from nemo_rl.data import DataModule, ResumableSampler
+        from nemo_rl.data.tokenizer import load_tokenizer
+        from nemo_rl.infra import CheckpointManager, Logger, make_cluster
+
+        cfg = self.config
+        seed_everything(cfg.seed)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.data = self._build_datamodule(DataModule, dataset, val_dataset)
+        self.data.validate_columns(self.required_data_columns())
+        self.tokenizer = load_tokenizer(cfg.policy)
+        self.cluster = make_cluster(cfg.cluster)
+        backend_cls = registry.resolve("training_backends", cfg.policy.backend)
+        self.policy = backend_cls()
+        self.policy.setup(cfg.policy, self.cluster)
+        self.setup_algorithm()
+        self.sampler = ResumableSampler(
+            len(self.data.train_rows), self.rows_per_step, shuffle=cfg.data.shuffle, seed=cfg.seed
+        )
+        self.logger = Logger(cfg.logger, self.run_dir)
+        self.logger.log_hyperparams(cfg.model_dump(mode="json"))
+        (self.run_dir / CONFIG_FILE).write_text(_dump_yaml(cfg))
+        self.checkpoints = CheckpointManager(cfg.checkpointing) if cfg.checkpointing.enabled else None
+        if self.checkpoints is not None and cfg.checkpointing.resume:
+            latest = self.checkpoints.latest()
+            if latest is not None:
+                self.load_checkpoint(latest)
+        self._is_setup = True
+
+    def _build_datamodule(self, datamodule_cls: Any, dataset: Any, val_dataset: Any) -> Any:
+        d = self.config.data
+        train = dataset if dataset is not None else d.dataset
+        if train is None:
+            raise ValueError(
+                "no training data: pass fit(dataset=...) (a path, a list of dicts, a "
+                "datasets.Dataset or a dataset name) or set data.dataset in the config"
+            )
+        return datamodule_cls(
+            train,
+            val_dataset if val_dataset is not None else d.val_dataset,
+            prompt_key=d.prompt_key,
+            answer_key=d.answer_key,
+            messages_key=d.messages_key,
+            chosen_key=d.chosen_key,
+            rejected_key=d.rejected_key,
+            system_prompt=d.system_prompt,
+            prompt_template=d.prompt_template,
+            split=d.split,
+            val_split=d.val_split,
+            max_val_samples=self.config.max_val_samples,
+        )
+
+    def required_data_columns(self) -> list[str]:
+        return list(self.required_columns)
+
+    # ----------------------------------------------------------------------- the loop
+    def fit(
+        self,
+        dataset: Any = None,
+        val_dataset: Any = None,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> FitResult:
+        """Train until `max_num_steps` or `max_num_epochs`; returns a `FitResult`."""
+        self.callbacks = CallbackList(list(callbacks or []))
+        if not self._is_setup:
+            self.setup(dataset, val_dataset)
+        cfg = self.config
+        total = self.total_steps()
+        for line in self.describe_batches():
+            log.info(line)
+        history: list[dict[str, float]] = []
+        metrics: dict[str, float] = {}
+        self.callbacks.on_fit_start(self)
+        with RunProgress(total, start_step=self.state.step) as progress:
+            self.progress = progress
+            if cfg.val_at_start and self.state.step == 0 and self.data.val_rows:
+                self._log(self.validate(), self.state.step)
+            while self.state.step < total and not self._stop_reason:
+                self.callbacks.on_step_start(self, self.state.step)
+                started = time.perf_counter()
+                rows = self.next_rows()
+                metrics = self.training_step(rows)
+                self.state.step += 1
+                metrics["time/step_s"] = time.perf_counter() - started
+                if cfg.val_period and self.state.step % cfg.val_period == 0:
+                    metrics.update(self.validate())
+                elif cfg.val_at_end and self.state.step == total and self.data.val_rows:
+                    metrics.update(self.validate())
+                self._log(metrics, self.state.step)
+                history.append(metrics)
+                progress.advance(metrics)
+                self.callbacks.on_step_end(self, metrics)
+                if self.checkpoints is not None and (
+                    self.checkpoints.should_save(self.state.step) or self.state.step == total
+                ):
+                    self.save_checkpoint(metrics)
+        self.progress = None
+        result = FitResult(
+            metrics=metrics,
+            checkpoint_path=self.checkpoints.latest() if self.checkpoints is not None else None,
+            run_dir=self.run_dir,
+            steps=self.state.step,
+            history=history,
+            stop_reason=self._stop_reason or "finished",
+        )
+        self._finish(result)
+        self.callbacks.on_fit_end(self, result)
+        return result
+
+    def total_steps(self) -> int:
+        cfg = self.config
+        return min(cfg.max_num_steps, cfg.max_num_epochs * len(self.sampler))
+
+    def next_rows(self) -> list[dict[str, Any]]:
+        """The next step's rows from the resumable sampler (algorithms may draw more)."""
+        indices = next(self.sampler)
+        self.state.consumed_rows += len(indices)
+        return [self.data.train_rows[i] for i in indices]
+
+    def validate(self) -> dict[str, float]:
+        """Run `validation_step` over the validation rows; returns `val/`-prefixed means."""
+        rows = self.data.val_rows
+        if not rows:
+            return {}
+        if self.progress is not None:
+            self.progress.phase("validate")
+        chunk = self.config.val_batch_size or self.rows_per_step
+        totals: dict[str, float] = {}
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            for key, value in self.validation_step(part).items():
+                totals[key] = totals.get(key, 0.0) + value * len(part)
+        metrics = {f"val/{k}": v / len(rows) for k, v in totals.items()}
+        self.callbacks.on_validation_end(self, metrics)
+        return metrics
+
+    def _log(self, metrics: dict[str, float], step: int) -> None:
+        if self.logger is not None and metrics:
+            self.logger.log_metrics(metrics, step)
+
+    # ------------------------------------------------------------------- checkpoints
+    def save_checkpoint(self, metrics: dict[str, float]) -> Path:
+        """Write the policy, the trainer state and the config as one atomic step directory."""
+        if self.progress is not None:
+            self.progress.phase("checkpoint")
+        self.state.sampler = self.sampler.state_dict()
+        state = {"trainer": self.state.to_dict(), "rng": capture_rng_state(), "algorithm": self.algorithm_state()}
+        with self.checkpoints.save(self.state.step, metrics) as tmp:
+            tmp = Path(tmp)
+            self.policy.save_checkpoint(tmp)
+            torch.save(state, tmp / STATE_FILE)
+            (tmp / CONFIG_FILE).write_text(_dump_yaml(self.config))
+        path = self.checkpoints.latest()
+        self.callbacks.on_checkpoint(self, path)
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        """Restore the policy, data position, RNG and algorithm state from a step directory."""
+        self.policy.load_checkpoint(Path(path))
+        state = torch.load(Path(path) / STATE_FILE, weights_only=False)
+        self.state = TrainerState.from_dict(state["trainer"])
+        self.sampler.load_state_dict(self.state.sampler)
+        restore_rng_state(state["rng"])
+        self.load_algorithm_state(state.get("algorithm", {}))
+        log.info("resumed from %s at step %d", path, self.state.step)
+
+    def algorithm_state(self) -> dict[str, Any]:
+        """Extra state an algorithm must checkpoint (e.g. the generation backend's RNG)."""
+        return {}
+
+    def load_algorithm_state(self, state: dict[str, Any]) -> None: ...
+
+    def _finish(self, result: FitResult) -> None:
+        if self.logger is not None:
+            self.logger.close()
+        try:
+            from nemo_rl.trainers.plot import plot_metrics
+
+            plot_metrics(self.run_dir / "metrics.jsonl", self.run_dir / "curves.png")
+        except ImportError:
+            log.info("matplotlib is not installed: no curves.png (pip install nemo-rl-core[plot])")
+        (self.run_dir / "result.json").write_text(
+            json.dumps(
+                {"metrics": result.metrics, "steps": result.steps, "stop_reason": result.stop_reason,
+                 "checkpoint_path": str(result.checkpoint_path) if result.checkpoint_path else None},
+                indent=2,
+                default=float,
+            )
+        )
+
+    def close(self) -> None:
+        """Shut workers down (also done at interpreter exit)."""
+        if self.cluster is not None:
+            self.cluster.shutdown()
+
+
+def _dump_yaml(config: AlgorithmConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
