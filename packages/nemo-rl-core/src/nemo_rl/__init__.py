@@ -1,1 +1,50 @@
-"""nemo-rl: post-training for language models."""
+"""nemo-rl: post-training for language models (GRPO and its variants, SFT, DPO).
+
+Importing `nemo_rl` is cheap: it imports torch, pydantic, pyyaml and rich only. Trainers and
+backends load on first use.
+
+Example:
+    >>> import nemo_rl
+    >>> trainer = nemo_rl.GRPOTrainer.from_pretrained("Qwen/Qwen2.5-1.5B")  # doctest: +SKIP
+    >>> trainer.fit(dataset="openai/gsm8k", reward_fn=my_reward)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "BatchedDataDict": "nemo_rl.data",
+    "DataModule": "nemo_rl.data",
+    "register_dataset": "nemo_rl.data",
+    "load_config": "nemo_rl.config",
+    "ConfigError": "nemo_rl.config",
+    "GRPOConfig": "nemo_rl.config",
+    "SFTConfig": "nemo_rl.config",
+    "DPOConfig": "nemo_rl.config",
+    "GRPOTrainer": "nemo_rl.algorithms.grpo.trainer",
+    "SFTTrainer": "nemo_rl.algorithms.sft.trainer",
+    "DPOTrainer": "nemo_rl.algorithms.dpo.trainer",
+    "BaseTrainer": "nemo_rl.trainers",
+    "Callback": "nemo_rl.trainers",
+    "FitResult": "nemo_rl.trainers",
+    "train": "nemo_rl.api",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nemo_rl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = [*_LAZY, "__version__"]

@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from nemo_rl.config.base import ConfigModel
@@ -27,6 +29,8 @@ class AlgorithmConfig(ConfigModel):
     """
 
     algorithm: str
+    # "module:Class" of the trainer that runs this config (resolved lazily by nemo_rl.api).
+    trainer_class: ClassVar[str] = ""
     seed: int = 42
     max_num_steps: PositiveInt = 1000
     max_num_epochs: PositiveInt = 1

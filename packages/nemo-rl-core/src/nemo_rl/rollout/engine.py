@@ -48,7 +48,10 @@ class RolloutEngine:
     def run(
         self, prompts: BatchedDataDict, sampling: SamplingParams
     ) -> tuple[BatchedDataDict, dict[str, torch.Tensor]]:
-        """Roll out every prompt; returns the sequence batch and the summed reward components.
+        """Roll out every prompt; returns the sequence batch and the reward components.
+
+        `batch["rewards"]` is the total reward per sample (the environment's `reward_weights`
+        applied, summed over turns); the components are unweighted sums over turns, for logging.
 
         `prompts` holds `input_ids`/`input_lengths` and the list keys `messages` (the prompt
         conversation) and `rows` (dataset rows, passed to the environment as metadata).
@@ -65,6 +68,8 @@ class RolloutEngine:
         turns = [0] * n
         responses = [""] * n
         components: dict[str, torch.Tensor] = {}
+        total_reward = torch.zeros(n)
+        weights = getattr(self.environment, "reward_weights", None)
         active = list(range(n))
         for _ in range(self.max_turns):
             if not active:
@@ -89,6 +94,7 @@ class RolloutEngine:
                 turns[i] += 1
             step = self.environment.step([messages[i] for i in active], [rows[i] for i in active])
             self._accumulate(components, step.rewards, active, n)
+            total_reward[torch.tensor(active, dtype=torch.long)] += step.total_reward(weights).float()
             still_active = []
             for j, i in enumerate(active):
                 observation = step.observations[j] if j < len(step.observations) else None
@@ -112,6 +118,7 @@ class RolloutEngine:
         batch["messages"] = messages
         batch["rows"] = rows
         batch["responses"] = responses
+        batch["rewards"] = total_reward
         return batch, components
 
     def _turn_budget(self, active_ids: list[list[int]], sampling: SamplingParams) -> int:

@@ -8,9 +8,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from nemo_rl.config.algorithm import AlgorithmConfig
 
@@ -22,6 +22,7 @@ class DPOConfig(AlgorithmConfig):
     """
 
     algorithm: Literal["dpo"] = "dpo"
+    trainer_class: ClassVar[str] = "nemo_rl.algorithms.dpo.trainer:DPOTrainer"
     batch_size: PositiveInt = 32
     beta: PositiveFloat = Field(0.1, description="Strength of the implicit KL to the reference.")
     preference_average_log_probs: bool = Field(
@@ -30,3 +31,21 @@ class DPOConfig(AlgorithmConfig):
     preference_loss_weight: NonNegativeFloat = 1.0
     sft_loss_weight: NonNegativeFloat = 0.0
     sft_average_log_probs: bool = False
+
+    @model_validator(mode="after")
+    def _pairs_stay_whole(self) -> DPOConfig:
+        # Rows 2i/2i+1 are a pair; a micro-batch or optimizer batch must never split one.
+        p = self.policy
+        if p.train_micro_batch_size % 2:
+            raise ValueError(
+                f"policy.train_micro_batch_size ({p.train_micro_batch_size}) must be even for DPO "
+                "(each preference pair is two sequences); use an even number such as 2 or 4"
+            )
+        if p.train_global_batch_size is not None and p.train_global_batch_size % 2:
+            raise ValueError("policy.train_global_batch_size must be even for DPO (pairs of sequences)")
+        if p.max_tokens_per_microbatch is not None:
+            raise ValueError(
+                "policy.max_tokens_per_microbatch (dynamic batching) can split preference pairs; "
+                "DPO uses policy.train_micro_batch_size instead: remove max_tokens_per_microbatch"
+            )
+        return self

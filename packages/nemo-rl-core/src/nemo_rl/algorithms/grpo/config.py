@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
@@ -96,6 +96,7 @@ class GRPOConfig(AlgorithmConfig):
     """
 
     algorithm: Literal["grpo"] = "grpo"
+    trainer_class: ClassVar[str] = "nemo_rl.algorithms.grpo.trainer:GRPOTrainer"
     num_prompts_per_step: PositiveInt = 32
     num_generations_per_prompt: PositiveInt = 16
     generation: GenerationConfig = Field(default_factory=GenerationConfig)

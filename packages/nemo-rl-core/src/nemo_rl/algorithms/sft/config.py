@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
@@ -23,5 +23,6 @@ class SFTConfig(AlgorithmConfig):
     """
 
     algorithm: Literal["sft"] = "sft"
+    trainer_class: ClassVar[str] = "nemo_rl.algorithms.sft.trainer:SFTTrainer"
     batch_size: PositiveInt = 32
     loss_on_prompt: bool = Field(False, description="Also train on prompt/user tokens.")

@@ -1,0 +1,238 @@
+"""GRPOTrainer: one GRPO step is rollout -> rewards -> advantages -> log-probs -> policy update.
+
+Everything else (the loop, validation cadence, checkpoints, logging) is `BaseTrainer`'s.
+
+Example:
+    >>> import nemo_rl
+    >>> trainer = nemo_rl.GRPOTrainer.from_pretrained("/models/tiny", num_prompts_per_step=8)  # doctest: +SKIP
+    >>> trainer.fit(dataset="train.jsonl", reward_fn=lambda prompt, response, answer, **_: float(answer in response))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from nemo_rl import registry
+from nemo_rl.algorithms.grpo.advantages import compute_grpo_advantages
+from nemo_rl.algorithms.grpo.config import GRPOConfig
+from nemo_rl.algorithms.grpo.data import GRPOPromptTransform
+from nemo_rl.algorithms.grpo.loss import ClippedPGLoss
+from nemo_rl.algorithms.grpo.rewards import dynamic_sampling_keep_mask, overlong_penalty, scale_rewards
+from nemo_rl.data import BatchedDataDict
+from nemo_rl.rollout import RolloutEngine, rollout_metrics
+from nemo_rl.trainers.base import BaseTrainer
+from nemo_rl.trainers.callbacks import Callback
+from nemo_rl.trainers.result import FitResult
+
+TRAIN_KEYS = (
+    "input_ids", "input_lengths", "token_mask", "sample_mask", "advantages",
+    "generation_logprobs", "prev_logprobs", "reference_logprobs",
+)
+
+
+class GRPOTrainer(BaseTrainer):
+    """Group Relative Policy Optimization (and DAPO, Dr.GRPO, GSPO, CISPO through `loss`)."""
+
+    config_class = GRPOConfig
+    config: GRPOConfig
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reward_fn: Any = None
+
+    @property
+    def rows_per_step(self) -> int:
+        return self.config.num_prompts_per_step
+
+    def required_data_columns(self) -> list[str]:
+        d = self.config.data
+        return [d.messages_key] if d.messages_key else [d.prompt_key]
+
+    def describe_batches(self) -> list[str]:
+        c = self.config
+        return [
+            f"{c.num_prompts_per_step} prompts/step x {c.num_generations_per_prompt} generations/prompt"
+            f" = {c.sequences_per_step} sequences/step",
+            *super().describe_batches(),
+        ]
+
+    def fit(
+        self,
+        dataset: Any = None,
+        reward_fn: Any = None,
+        val_dataset: Any = None,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> FitResult:
+        """Train on `dataset` with `reward_fn` (a callable, a list/dict of them, or an Environment;
+        None uses the config's `environment`)."""
+        self.reward_fn = reward_fn
+        return super().fit(dataset, val_dataset, callbacks)
+
+    # ----------------------------------------------------------------------------- setup
+    def setup_algorithm(self) -> None:
+        from nemo_rl.environments import as_environment
+
+        cfg = self.config
+        if self.reward_fn is None:
+            if cfg.environment is None:
+                raise ValueError(
+                    "GRPO needs a reward: pass fit(reward_fn=...) (any callable "
+                    "reward_fn(prompt, response, **row) -> float) or set `environment` in the config "
+                    "(e.g. environment: math, with nemo-rl-envs installed)"
+                )
+            self.reward_fn = registry.resolve("environments", cfg.environment)(**cfg.environment_options)
+        self.environment = as_environment(self.reward_fn, on_error=cfg.on_reward_error)
+        gen_cfg = cfg.generation.model_copy(update={"model_name": cfg.generation.model_name or cfg.policy.model_name})
+        self.generation = registry.resolve("generation_backends", gen_cfg.backend)()
+        self.shared_module = False
+        if gen_cfg.colocated and self.cluster.world_size == 1 and hasattr(self.policy, "inline_module") \
+                and hasattr(self.generation, "share_module"):
+            self.generation.share_module(self.policy.inline_module(), gen_cfg, self.tokenizer)
+            self.shared_module = True
+        else:
+            self.generation.setup(gen_cfg, self.cluster)
+        self.transform = GRPOPromptTransform(
+            self.tokenizer, cfg.data, max_prompt_len=cfg.data.max_input_seq_length
+        )
+        self.rollouts = RolloutEngine(
+            self.generation, self.environment, self.tokenizer,
+            max_turns=cfg.max_rollout_turns, max_total_length=cfg.policy.max_total_sequence_length,
+        )
+        self.loss_fn = ClippedPGLoss(cfg.loss)
+
+    def load_checkpoint(self, path: Any) -> None:
+        super().load_checkpoint(path)
+        self._refit_generation()
+
+    # ------------------------------------------------------------------------------ step
+    def training_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
+        cfg = self.config
+        started = time.perf_counter()
+        self._phase("rollout")
+        batch, components, rounds = self._collect_rollouts(rows)
+        metrics: dict[str, float] = {"time/rollout_s": time.perf_counter() - started}
+        rewards = self._shape_rewards(batch, components)
+        sample_mask = torch.ones(batch.size)
+        if cfg.overlong_filtering:
+            sample_mask[batch["truncated"]] = 0.0
+        batch["sample_mask"] = sample_mask
+        batch["advantages"] = compute_grpo_advantages(
+            rewards, batch["group_ids"], valid=sample_mask > 0,
+            leave_one_out=cfg.use_leave_one_out_baseline, normalize=cfg.normalize_rewards,
+        )
+        metrics.update(rollout_metrics(batch, rewards, components))
+        metrics["dynamic_sampling/rounds"] = float(rounds)
+        self.callbacks.on_rollout_end(self, batch, metrics)
+
+        self._phase("train")
+        started = time.perf_counter()
+        train_batch = batch.select_keys([k for k in TRAIN_KEYS if k in batch])
+        train_batch["prev_logprobs"] = self.policy.get_logprobs(train_batch)
+        if cfg.loss.kl_penalty > 0:
+            train_batch["reference_logprobs"] = self.policy.get_logprobs(train_batch, reference=True)
+        for _ in range(cfg.epochs_per_rollout):
+            train_metrics = self.policy.train_step(train_batch, self.loss_fn)
+        metrics.update(train_metrics)
+        metrics["time/train_s"] = time.perf_counter() - started
+        self._refit_generation()
+        return metrics
+
+    def _collect_rollouts(
+        self, rows: list[dict[str, Any]]
+    ) -> tuple[BatchedDataDict, dict[str, torch.Tensor], int]:
+        """Roll out `rows`; with dynamic sampling, keep only groups whose rewards differ and draw
+        more prompts until the step is full (DAPO)."""
+        cfg = self.config
+        gens = cfg.num_generations_per_prompt
+        kept: list[BatchedDataDict] = []
+        kept_components: list[dict[str, torch.Tensor]] = []
+        groups, rounds, offset = 0, 0, 0
+        while True:
+            batch, components = self._rollout(rows, gens, cfg.generation.sampling_params(), offset)
+            offset += len(rows)
+            if not cfg.use_dynamic_sampling:
+                return batch, components, rounds
+            keep = dynamic_sampling_keep_mask(batch["rewards"], batch["group_ids"]).nonzero().flatten()
+            kept.append(batch.select_indices(keep))
+            kept_components.append({k: v[keep] for k, v in components.items()})
+            groups += len(keep) // gens
+            if groups >= cfg.num_prompts_per_step:
+                break
+            rounds += 1
+            if rounds >= cfg.dynamic_sampling_max_gen_batches:
+                raise RuntimeError(
+                    f"dynamic sampling found only {groups} of {cfg.num_prompts_per_step} prompt "
+                    f"groups with differing rewards after {rounds} extra generation rounds; every "
+                    "other group was all-correct or all-wrong. Raise "
+                    "dynamic_sampling_max_gen_batches, use easier/harder data, or turn off "
+                    "use_dynamic_sampling"
+                )
+            rows = self.next_rows()
+        merged = BatchedDataDict.from_batches(kept, pad_value_dict={"input_ids": self.rollouts.pad_id})
+        n = cfg.sequences_per_step
+        components = {k: torch.cat([c[k] for c in kept_components])[:n] for k in kept_components[0]}
+        return merged.slice(0, n), components, rounds
+
+    def _rollout(
+        self, rows: list[dict[str, Any]], gens: int, sampling: Any, group_offset: int = 0
+    ) -> tuple[BatchedDataDict, dict[str, torch.Tensor]]:
+        prompts = self.transform(rows)
+        prompts = prompts.select_keys(["input_ids", "input_lengths", "messages", "rows"])
+        prompts = prompts.repeat_interleave(gens)
+        self._enter_generation()
+        try:
+            batch, components = self.rollouts.run(prompts, sampling)
+        finally:
+            self._enter_training()
+        batch["group_ids"] = torch.arange(len(rows)).repeat_interleave(gens) + group_offset
+        return batch, components
+
+    def _shape_rewards(self, batch: BatchedDataDict, components: dict[str, torch.Tensor]) -> torch.Tensor:
+        cfg = self.config
+        rewards = batch["rewards"]
+        if cfg.reward_shaping.enabled:
+            shaping = cfg.reward_shaping
+            max_len = shaping.max_response_length or cfg.generation.max_new_tokens
+            penalty = overlong_penalty(
+                batch["response_lengths"], max_len, shaping.overlong_buffer_length,
+                shaping.overlong_buffer_penalty,
+            )
+            components["overlong_penalty"] = penalty
+            rewards = rewards + penalty
+        if cfg.reward_scaling.enabled:
+            rewards = scale_rewards(rewards, cfg.reward_scaling)
+        return rewards
+
+    # --------------------------------------------------------------------- validation
+    def validation_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
+        """Greedy pass@1: one greedy response per prompt; a sample passes at reward >= 1."""
+        batch, components = self._rollout(rows, 1, self.config.generation.sampling_params(temperature=0.0))
+        rewards = batch["rewards"]
+        metrics = rollout_metrics(batch, rewards, components)
+        metrics["accuracy"] = float((rewards >= 1.0 - 1e-6).float().mean())
+        return {k: v for k, v in metrics.items() if not k.startswith("advantages")}
+
+    # ------------------------------------------------------------------- colocation
+    def _phase(self, name: str) -> None:
+        if self.progress is not None:
+            self.progress.phase(name)
+
+    def _enter_generation(self) -> None:
+        if self.config.generation.colocated and not self.shared_module:
+            self.policy.offload()
+            self.generation.wake()
+
+    def _enter_training(self) -> None:
+        if self.config.generation.colocated and not self.shared_module:
+            self.generation.sleep()
+            self.policy.onload()
+
+    def _refit_generation(self) -> None:
+        """Push the updated policy weights to the generation backend (not needed when shared)."""
+        if not self.shared_module and getattr(self, "generation", None) is not None:
+            self.generation.update_weights(self.policy.export_weights())
+

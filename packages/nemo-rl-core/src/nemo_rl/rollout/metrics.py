@@ -1,0 +1,29 @@
+"""Summary statistics of a rollout batch, for logging."""
+
+from __future__ import annotations
+
+import torch
+
+from nemo_rl.data import BatchedDataDict
+
+
+def rollout_metrics(
+    batch: BatchedDataDict, rewards: torch.Tensor, components: dict[str, torch.Tensor], prefix: str = ""
+) -> dict[str, float]:
+    """Reward, length, truncation and turn statistics of a rollout batch (means over samples).
+
+    Reward components are listed one by one when there is more than the plain `reward`.
+    """
+    metrics = {
+        f"{prefix}reward/mean": float(rewards.mean()),
+        f"{prefix}reward/std": float(rewards.std()) if rewards.numel() > 1 else 0.0,
+        f"{prefix}response_length/mean": float(batch["response_lengths"].float().mean()),
+        f"{prefix}truncated/fraction": float(batch["truncated"].float().mean()),
+        f"{prefix}turns/mean": float(batch["num_turns"].float().mean()),
+    }
+    if len(components) > 1 or (components and "reward" not in components):
+        for name, values in components.items():
+            metrics[f"{prefix}reward/{name}"] = float(values.mean())
+    if "advantages" in batch:
+        metrics[f"{prefix}advantages/abs_mean"] = float(batch["advantages"].abs().mean())
+    return metrics
