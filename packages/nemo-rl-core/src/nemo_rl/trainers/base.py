@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -113,6 +114,15 @@ class BaseTrainer:
     def setup_algorithm(self) -> None:
         """Build what the algorithm needs beyond the policy (generation, environment, losses)."""
 
+    def build_transform(self) -> Any:
+        """The callable turning dataset rows into the algorithm's batch (needs `self.tokenizer`)."""
+        raise NotImplementedError
+
+    def plugin_summary(self) -> list[str]:
+        """Lines naming the plugins this run resolves (printed by --dry-run)."""
+        backend = registry.resolve("training_backends", self.config.policy.backend)
+        return [f"training backend: {self.config.policy.backend} ({backend.__module__}.{backend.__qualname__})"]
+
     def training_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         raise NotImplementedError
 
@@ -132,6 +142,36 @@ class BaseTrainer:
         return [f"optimizer batch: {gbs} sequences; micro-batch: {micro}"]
 
     # ----------------------------------------------------------------------- setup
+    def dry_run(self, dataset: Any = None, val_dataset: Any = None) -> list[str]:
+        """Validate everything a run needs without training: plugins, tokenizer, data, the first
+        batch; returns the report lines (batch arithmetic included)."""
+        from nemo_rl.data import DataModule
+        from nemo_rl.data.tokenizer import load_tokenizer
+
+        lines = [f"config: valid {self.algorithm_name} config", *self.plugin_summary()]
+        self.data = self._build_datamodule(DataModule, dataset, val_dataset)
+        self.data.validate_columns(self.required_data_columns())
+        lines.append(f"data: {len(self.data.train_rows)} train rows, {len(self.data.val_rows or [])} validation rows")
+        self.tokenizer = load_tokenizer(self.config.policy)
+        lines.append(f"tokenizer: {self.config.policy.tokenizer_name} (vocab {len(self.tokenizer)})")
+        batch = self.build_transform()(self.data.train_rows[: self.rows_per_step])
+        shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in batch.items() if hasattr(v, "shape"))
+        lines.append(f"first batch: {shapes}")
+        lines.extend(self.describe_batches())
+        steps = min(self.config.max_num_steps, self.config.max_num_epochs * (len(self.data.train_rows) // self.rows_per_step))
+        lines.append(f"steps: {steps} (max_num_steps {self.config.max_num_steps}, max_num_epochs {self.config.max_num_epochs})")
+        return lines
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Mark a phase of the step: shown in the progress bar, timed in the debug log."""
+        if self.progress is not None:
+            self.progress.phase(name)
+        started = time.perf_counter()
+        log.debug("%s: start", name)
+        yield
+        log.debug("%s: done in %.3f s", name, time.perf_counter() - started)
+
     def setup(self, dataset: Any = None, val_dataset: Any = None) -> None:
         """Load data, tokenizer, cluster and backends; resume from the latest checkpoint."""
         from nemo_rl.data import DataModule, ResumableSampler
@@ -143,12 +183,16 @@ class BaseTrainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.data = self._build_datamodule(DataModule, dataset, val_dataset)
         self.data.validate_columns(self.required_data_columns())
-        self.tokenizer = load_tokenizer(cfg.policy)
-        self.cluster = make_cluster(cfg.cluster)
-        backend_cls = registry.resolve("training_backends", cfg.policy.backend)
-        self.policy = backend_cls()
-        self.policy.setup(cfg.policy, self.cluster)
-        self.setup_algorithm()
+        with self.phase("setup: tokenizer"):
+            self.tokenizer = load_tokenizer(cfg.policy)
+        with self.phase("setup: policy"):
+            self.cluster = make_cluster(cfg.cluster)
+            backend_cls = registry.resolve("training_backends", cfg.policy.backend)
+            self.policy = backend_cls()
+            self.policy.setup(cfg.policy, self.cluster)
+        with self.phase("setup: algorithm"):
+            self.transform = self.build_transform()
+            self.setup_algorithm()
         self.sampler = ResumableSampler(
             len(self.data.train_rows), self.rows_per_step, shuffle=cfg.data.shuffle, seed=cfg.seed
         )
@@ -257,14 +301,13 @@ class BaseTrainer:
         rows = self.data.val_rows
         if not rows:
             return {}
-        if self.progress is not None:
-            self.progress.phase("validate")
         chunk = self.config.val_batch_size or self.rows_per_step
         totals: dict[str, float] = {}
-        for start in range(0, len(rows), chunk):
-            part = rows[start : start + chunk]
-            for key, value in self.validation_step(part).items():
-                totals[key] = totals.get(key, 0.0) + value * len(part)
+        with self.phase("validate"):
+            for start in range(0, len(rows), chunk):
+                part = rows[start : start + chunk]
+                for key, value in self.validation_step(part).items():
+                    totals[key] = totals.get(key, 0.0) + value * len(part)
         metrics = {f"val/{k}": v / len(rows) for k, v in totals.items()}
         self.callbacks.on_validation_end(self, metrics)
         return metrics
@@ -276,11 +319,9 @@ class BaseTrainer:
     # ------------------------------------------------------------------- checkpoints
     def save_checkpoint(self, metrics: dict[str, float]) -> Path:
         """Write the policy, the trainer state and the config as one atomic step directory."""
-        if self.progress is not None:
-            self.progress.phase("checkpoint")
         self.state.sampler = self.sampler.state_dict()
         state = {"trainer": self.state.to_dict(), "rng": capture_rng_state(), "algorithm": self.algorithm_state()}
-        with self.checkpoints.save(self.state.step, metrics) as tmp:
+        with self.phase("checkpoint"), self.checkpoints.save(self.state.step, metrics) as tmp:
             tmp = Path(tmp)
             self.policy.save_checkpoint(tmp)
             torch.save(state, tmp / STATE_FILE)

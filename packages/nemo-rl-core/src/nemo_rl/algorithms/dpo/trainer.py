@@ -42,9 +42,12 @@ class DPOTrainer(BaseTrainer):
             *super().describe_batches(),
         ]
 
+    def build_transform(self) -> DPODataTransform:
+        cfg = self.config
+        return DPODataTransform(self.tokenizer, cfg.data, cfg.policy.max_total_sequence_length)
+
     def setup_algorithm(self) -> None:
         cfg = self.config
-        self.transform = DPODataTransform(self.tokenizer, cfg.data, cfg.policy.max_total_sequence_length)
         self.loss_fn = DPOLoss(
             beta=cfg.beta,
             preference_average_log_probs=cfg.preference_average_log_probs,
@@ -55,12 +58,14 @@ class DPOTrainer(BaseTrainer):
 
     def _pairs(self, rows: list[dict[str, Any]]) -> BatchedDataDict:
         batch = self.transform(rows).select_keys(TRAIN_KEYS)
-        batch["reference_logprobs"] = self.policy.get_logprobs(batch, reference=True)
+        with self.phase("reference logprobs"):
+            batch["reference_logprobs"] = self.policy.get_logprobs(batch, reference=True)
         return batch
 
     def training_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
-        self.progress and self.progress.phase("train")
-        return self.policy.train_step(self._pairs(rows), self.loss_fn)
+        batch = self._pairs(rows)
+        with self.phase("train"):
+            return self.policy.train_step(batch, self.loss_fn)
 
     def validation_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         """Loss and preference accuracy (chosen implicit reward above rejected) on held-out pairs."""

@@ -73,6 +73,18 @@ class GRPOTrainer(BaseTrainer):
         return super().fit(dataset, val_dataset, callbacks)
 
     # ----------------------------------------------------------------------------- setup
+    def build_transform(self) -> GRPOPromptTransform:
+        return GRPOPromptTransform(self.tokenizer, self.config.data, max_prompt_len=self.config.data.max_input_seq_length)
+
+    def plugin_summary(self) -> list[str]:
+        cfg = self.config
+        generation = registry.resolve("generation_backends", cfg.generation.backend)
+        lines = [*super().plugin_summary(), f"generation backend: {cfg.generation.backend} ({generation.__module__})"]
+        if cfg.environment:
+            registry.resolve("environments", cfg.environment)
+            lines.append(f"environment: {cfg.environment}")
+        return lines
+
     def setup_algorithm(self) -> None:
         from nemo_rl.environments import as_environment
 
@@ -95,9 +107,6 @@ class GRPOTrainer(BaseTrainer):
             self.shared_module = True
         else:
             self.generation.setup(gen_cfg, self.cluster)
-        self.transform = GRPOPromptTransform(
-            self.tokenizer, cfg.data, max_prompt_len=cfg.data.max_input_seq_length
-        )
         self.rollouts = RolloutEngine(
             self.generation, self.environment, self.tokenizer,
             max_turns=cfg.max_rollout_turns, max_total_length=cfg.policy.max_total_sequence_length,
@@ -112,8 +121,8 @@ class GRPOTrainer(BaseTrainer):
     def training_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         cfg = self.config
         started = time.perf_counter()
-        self._phase("rollout")
-        batch, components, rounds = self._collect_rollouts(rows)
+        with self.phase("rollout"):
+            batch, components, rounds = self._collect_rollouts(rows)
         metrics: dict[str, float] = {"time/rollout_s": time.perf_counter() - started}
         rewards = self._shape_rewards(batch, components)
         sample_mask = torch.ones(batch.size)
@@ -128,14 +137,15 @@ class GRPOTrainer(BaseTrainer):
         metrics["dynamic_sampling/rounds"] = float(rounds)
         self.callbacks.on_rollout_end(self, batch, metrics)
 
-        self._phase("train")
         started = time.perf_counter()
         train_batch = batch.select_keys([k for k in TRAIN_KEYS if k in batch])
-        train_batch["prev_logprobs"] = self.policy.get_logprobs(train_batch)
-        if cfg.loss.kl_penalty > 0:
-            train_batch["reference_logprobs"] = self.policy.get_logprobs(train_batch, reference=True)
-        for _ in range(cfg.epochs_per_rollout):
-            train_metrics = self.policy.train_step(train_batch, self.loss_fn)
+        with self.phase("logprobs"):
+            train_batch["prev_logprobs"] = self.policy.get_logprobs(train_batch)
+            if cfg.loss.kl_penalty > 0:
+                train_batch["reference_logprobs"] = self.policy.get_logprobs(train_batch, reference=True)
+        with self.phase("train"):
+            for _ in range(cfg.epochs_per_rollout):
+                train_metrics = self.policy.train_step(train_batch, self.loss_fn)
         metrics.update(train_metrics)
         metrics["time/train_s"] = time.perf_counter() - started
         self._refit_generation()
@@ -217,10 +227,6 @@ class GRPOTrainer(BaseTrainer):
         return {k: v for k, v in metrics.items() if not k.startswith("advantages")}
 
     # ------------------------------------------------------------------- colocation
-    def _phase(self, name: str) -> None:
-        if self.progress is not None:
-            self.progress.phase(name)
-
     def _enter_generation(self) -> None:
         if self.config.generation.colocated and not self.shared_module:
             self.policy.offload()

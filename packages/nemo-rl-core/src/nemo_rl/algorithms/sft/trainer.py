@@ -32,18 +32,20 @@ class SFTTrainer(BaseTrainer):
         d = self.config.data
         return [d.messages_key] if d.messages_key else [d.prompt_key, d.answer_key]
 
-    def setup_algorithm(self) -> None:
+    def build_transform(self) -> SFTDataTransform:
         cfg = self.config
-        self.transform = SFTDataTransform(
+        return SFTDataTransform(
             self.tokenizer, cfg.data, cfg.policy.max_total_sequence_length,
             loss_on_prompt=cfg.loss_on_prompt,
         )
+
+    def setup_algorithm(self) -> None:
         self.loss_fn = NLLLoss()
 
     def training_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
-        self.progress and self.progress.phase("train")
         batch = self.transform(rows).select_keys(TRAIN_KEYS)
-        return self.policy.train_step(batch, self.loss_fn)
+        with self.phase("train"):
+            return self.policy.train_step(batch, self.loss_fn)
 
     def validation_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         """Held-out loss: the NLL per valid token of the validation rows."""
