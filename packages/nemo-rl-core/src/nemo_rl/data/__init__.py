@@ -1,4 +1,7 @@
-"""Batches and how they are cut: `BatchedDataDict`, sequence packing, token-budget micro-batches.
+"""Data: loading rows (`DataModule`, `load_rows`), the resumable sampler, chat tokenisation, and
+batches and how they are cut (`BatchedDataDict`, sequence packing, token-budget micro-batches).
+
+Start with `DataModule(train, val, prompt_key=..., answer_key=...)`; see `nemo_rl.data.datamodule`.
 
 Example:
     >>> import torch
@@ -12,6 +15,13 @@ Example:
 from __future__ import annotations
 
 from nemo_rl.data.batched_data_dict import BatchedDataDict
+from nemo_rl.data.chat import (
+    ChatFormatError,
+    render_prompt_messages,
+    tokenize_conversation,
+    tokenize_prompt,
+)
+from nemo_rl.data.datamodule import ColumnError, DataModule
 from nemo_rl.data.dynamic_batching import (
     dynamic_microbatches,
     iter_dynamic_microbatches,
@@ -24,6 +34,8 @@ from nemo_rl.data.packing import (
     pack_sequences,
     unpack_logprobs,
 )
+from nemo_rl.data.sampler import ResumableSampler
+from nemo_rl.data.sources import DatasetSourceError, load_rows, register_dataset
 
 __all__ = [
     "PACKING_ALGORITHMS",
@@ -35,4 +47,15 @@ __all__ = [
     "microbatch_token_counts",
     "pack_sequences",
     "unpack_logprobs",
+    # loading rows, the DataModule, the resumable sampler, chat tokenisation
+    "ChatFormatError",
+    "ColumnError",
+    "DataModule",
+    "DatasetSourceError",
+    "ResumableSampler",
+    "load_rows",
+    "register_dataset",
+    "render_prompt_messages",
+    "tokenize_conversation",
+    "tokenize_prompt",
 ]
