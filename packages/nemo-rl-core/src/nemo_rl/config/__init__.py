@@ -14,6 +14,7 @@ from typing import Any
 from nemo_rl.config.algorithm import AlgorithmConfig
 from nemo_rl.config.base import ConfigModel
 from nemo_rl.config.cluster import ClusterConfig
+from nemo_rl.config.errors import ConfigError
 from nemo_rl.config.generation import GenerationConfig, SamplingParams
 from nemo_rl.config.infra import (
     CheckpointConfig,
@@ -23,7 +24,14 @@ from nemo_rl.config.infra import (
     TensorBoardConfig,
     WandbConfig,
 )
+from nemo_rl.config.loader import load_config
 from nemo_rl.config.policy import OptimizerConfig, PolicyConfig, SchedulerConfig, TokenizerConfig
+from nemo_rl.config.schema import (
+    config_json_schema,
+    diff_configs,
+    dump_config,
+    write_json_schemas,
+)
 
 # The algorithm configs live with their algorithms; they are re-exported here lazily so that
 # importing nemo_rl.config does not import the algorithm packages.
@@ -47,6 +55,7 @@ __all__ = [
     "AlgorithmConfig",
     "CheckpointConfig",
     "ClusterConfig",
+    "ConfigError",
     "ConfigModel",
     "DataConfig",
     "GenerationConfig",
@@ -59,5 +68,10 @@ __all__ = [
     "TensorBoardConfig",
     "TokenizerConfig",
     "WandbConfig",
+    "config_json_schema",
+    "diff_configs",
+    "dump_config",
+    "load_config",
+    "write_json_schemas",
     *_LAZY,
 ]
