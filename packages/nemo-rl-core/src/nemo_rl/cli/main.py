@@ -1,0 +1,75 @@
+"""Entry point of the `nemo-rl` console script: builds the parser from the subcommand modules.
+
+A subcommand module is any `nemo_rl/cli/<name>_cmd.py` with `add_parser(subparsers)`; that function
+adds its parser and sets `handler=<function(args) -> int>` as a default. Handlers raise on
+failure; `main` prints the error as one red line and returns exit code 2 (`--debug` shows the
+traceback instead).
+
+Example:
+    >>> from nemo_rl.cli.main import main
+    >>> main(["config", "validate", "run.yaml", "policy.optimizer.lr=1e-6"])  # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+from collections.abc import Sequence
+
+from nemo_rl.cli.output import print_error
+
+USAGE_ERROR = 2
+
+
+def subcommand_modules() -> list[str]:
+    """Names of the `*_cmd` modules of this package, sorted (their order in `--help`)."""
+    import nemo_rl.cli as package
+
+    return sorted(
+        f"{package.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(package.__path__)
+        if info.name.endswith("_cmd")
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `nemo-rl` parser with every subcommand module's parser added."""
+    parser = argparse.ArgumentParser(
+        prog="nemo-rl", description="Post-training for language models (GRPO, SFT, DPO)."
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback when a command fails"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in subcommand_modules():
+        importlib.import_module(name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `nemo-rl` with `argv` (default: the process arguments); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits on --help and on usage errors
+        return exit_.code if isinstance(exit_.code, int) else USAGE_ERROR
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return USAGE_ERROR
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        return 130
+    except Exception as err:  # every failure becomes one readable line unless --debug
+        if args.debug:
+            raise
+        print_error(str(err))
+        return USAGE_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
