@@ -1,0 +1,80 @@
+"""The SFT loss: negative log-likelihood of the masked (response) tokens.
+
+Example:
+    >>> import torch
+    >>> from nemo_rl.algorithms.sft import NLLLoss
+    >>> logprobs = torch.tensor([[0.0, -1.0, -3.0]])
+    >>> batch = {"token_mask": torch.tensor([[0, 1, 1]]), "sample_mask": torch.tensor([1])}
+    >>> loss, metrics = NLLLoss()(logprobs, batch, global_valid_tokens=2, global_valid_seqs=1)
+    >>> loss.item(), metrics["num_valid_tokens"]
+    (2.0, 2.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+
+def _fetch(batch: Mapping[str, Any], key: str, shape: tuple[int, ...]) -> torch.Tensor:
+    """batch[key] as a tensor of `shape`, or one error naming the key, the shape and the fix."""
+    if key not in batch:
+        raise KeyError(
+            f"NLLLoss needs batch['{key}'] but the batch only has {sorted(batch)}; add it to the "
+            "training batch (token_mask [B, T] marks trained tokens, sample_mask [B] sequences)"
+        )
+    value = batch[key]
+    if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ValueError(
+            f"NLLLoss: batch['{key}'] must be a tensor of shape {shape} to match logprobs "
+            f"(got {got}); align it with the [B, T] token layout of the micro-batch"
+        )
+    return value
+
+
+class NLLLoss:
+    """Masked token NLL, L = -sum(m * logprobs) / global_valid_tokens, m = token_mask * sample_mask.
+
+    Dividing by the global token count (whole optimizer batch) makes the micro-batch losses sum
+    to the full-batch mean NLL however the batch is split. Metrics: `loss` and
+    `num_valid_tokens` (this micro-batch's count, so that summing gives the batch's count).
+
+    Example:
+        >>> import torch
+        >>> batch = {"token_mask": torch.ones(1, 2), "sample_mask": torch.ones(1)}
+        >>> NLLLoss()(torch.tensor([[-1.0, -2.0]]), batch, 4, 2)[0].item()  # (1 + 2) / 4
+        0.75
+    """
+
+    def __call__(
+        self,
+        logprobs: torch.Tensor,
+        batch: Mapping[str, Any],
+        global_valid_tokens: int | torch.Tensor,
+        global_valid_seqs: int | torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        if logprobs.dim() != 2:
+            raise ValueError(
+                f"NLLLoss: logprobs must be [B, T] (got shape {tuple(logprobs.shape)}); pass the "
+                "per-token log-probs of the micro-batch"
+            )
+        shape = tuple(logprobs.shape)
+        dtype = torch.promote_types(logprobs.dtype, torch.float32)
+        token_mask = _fetch(batch, "token_mask", shape).to(dtype)
+        sample_mask = _fetch(batch, "sample_mask", shape[:1]).to(dtype)
+        mask = token_mask * sample_mask.unsqueeze(-1)
+        # Padding may hold -inf; select rather than multiply so 0 * -inf never makes NaN.
+        lp = torch.where(mask > 0, logprobs.to(dtype), torch.zeros((), dtype=dtype))
+        local_tokens = mask.sum().item()
+        total = float(global_valid_tokens)
+        if local_tokens > total * (1 + 1e-6) + 1e-6:
+            raise ValueError(
+                f"NLLLoss: global_valid_tokens ({total:g}) is smaller than this micro-batch's "
+                f"{local_tokens:g} valid tokens; pass the count over the whole optimizer batch "
+                "(all micro-batches and ranks)"
+            )
+        loss = -(mask * lp).sum() / (total if total > 0 else 1.0)
+        return loss, {"loss": loss.item(), "num_valid_tokens": float(local_tokens)}
