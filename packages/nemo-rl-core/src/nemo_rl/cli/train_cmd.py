@@ -22,8 +22,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("config", help="YAML or JSON config file (a template: `nemo-rl templates`)")
     parser.add_argument("overrides", nargs="*", help="dotted overrides such as policy.optimizer.lr=1e-6")
     parser.add_argument("--dry-run", action="store_true", help="check everything, train nothing")
+    # Its own dest: a subparser default named `debug` would reset `nemo-rl --debug train ...`.
     parser.add_argument(
-        "--debug", action="store_true", help="log every phase with timings; full tracebacks"
+        "--debug", dest="train_debug", action="store_true",
+        help="log every phase with timings; full tracebacks",
     )
     parser.set_defaults(handler=run_train)
 
@@ -45,6 +47,7 @@ def configure_logging(debug: bool) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from nemo_rl.api import trainer_from_config
 
+    args.debug = args.debug or args.train_debug  # main() shows tracebacks when this is set
     configure_logging(args.debug)
     console = stdout_console()
     trainer = trainer_from_config(args.config, args.overrides)

@@ -31,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import torch
+
 from nemo_rl.protocols import Message
 
 TrainOn = Literal["assistant", "last_assistant", "all"]
@@ -138,6 +140,22 @@ def _format_template(template: str, row: Mapping[str, Any], prompt: str) -> str:
             f"data.prompt_template {template!r} is not a valid format string ({err}); use "
             f"named fields like {{prompt}} and double literal braces as {{{{ }}}}"
         ) from err
+
+
+def prompt_settings(data_config: Any) -> dict[str, Any]:
+    """The `render_prompt_messages` keyword arguments held by a `DataConfig` (or `DataModule.config`).
+
+    Example:
+        >>> from nemo_rl.config import DataConfig
+        >>> prompt_settings(DataConfig(prompt_key="question"))["prompt_key"]
+        'question'
+    """
+    return {
+        "prompt_key": data_config.prompt_key,
+        "messages_key": data_config.messages_key,
+        "system_prompt": data_config.system_prompt,
+        "prompt_template": data_config.prompt_template,
+    }
 
 
 def _encode(tokenizer: Any, text: str, add_special_tokens: bool) -> list[int]:
@@ -256,3 +274,57 @@ def tokenize_conversation(
             mask += [int(is_trained)] * len(piece)
             rendered = text
     return ids, mask
+
+
+def padding_id(tokenizer: Any) -> int:
+    """The id used for right padding: pad, else EOS, else 0.
+
+    Any id works: padded positions lie beyond `input_lengths` and have mask 0, so they are never
+    trained on; falling back keeps tokenizers without a pad token (e.g. Llama's) usable.
+    """
+    for name in ("pad_token_id", "eos_token_id"):
+        value = getattr(tokenizer, name, None)
+        if value is not None:
+            return int(value)
+    return 0
+
+
+def right_pad_batch(
+    sequences: Sequence[Sequence[int]],
+    masks: Sequence[Sequence[int]],
+    pad_id: int,
+    max_len: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """Right-pad token sequences (cut to `max_len`) into the tensors every transform returns.
+
+    Returns `input_ids` [B, T] long, `input_lengths` [B] long, `token_mask` [B, T] float and
+    `truncated` [B] bool (True where a sequence was longer than `max_len`).
+
+    Example:
+        >>> out = right_pad_batch([[5, 6, 7], [8]], [[0, 1, 1], [1]], pad_id=0, max_len=2)
+        >>> out["input_ids"].tolist(), out["token_mask"].tolist(), out["truncated"].tolist()
+        ([[5, 6], [8, 0]], [[0.0, 1.0], [1.0, 0.0]], [True, False])
+    """
+    if not sequences:
+        raise ValueError("right_pad_batch: no sequences; a batch needs at least one row")
+    if max_len is not None and max_len <= 0:
+        raise ValueError(f"right_pad_batch: max_len={max_len}; use a positive length or None")
+    if len(masks) != len(sequences) or any(len(m) != len(s) for s, m in zip(sequences, masks, strict=False)):
+        raise ValueError(
+            "right_pad_batch: every sequence needs a mask of its own length "
+            f"({len(sequences)} sequences, {len(masks)} masks)"
+        )
+    limit = max_len if max_len is not None else max(len(s) for s in sequences)
+    lengths = [min(len(s), limit) for s in sequences]
+    width = max(max(lengths), 1)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    token_mask = torch.zeros((len(sequences), width), dtype=torch.float32)
+    for row, (ids, mask, length) in enumerate(zip(sequences, masks, lengths, strict=True)):
+        input_ids[row, :length] = torch.tensor(list(ids[:length]), dtype=torch.long)
+        token_mask[row, :length] = torch.tensor(list(mask[:length]), dtype=torch.float32)
+    return {
+        "input_ids": input_ids,
+        "input_lengths": torch.tensor(lengths, dtype=torch.long),
+        "token_mask": token_mask,
+        "truncated": torch.tensor([len(s) > limit for s in sequences], dtype=torch.bool),
+    }

@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -48,6 +48,18 @@ class ColumnError(KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise print the message in quotes
         return str(self.args[0])
+
+
+def as_data_config(data_config: DataConfig | Mapping[str, Any] | None) -> DataConfig:
+    """A `DataConfig` from a config, a dict of its fields, or None (the defaults).
+
+    Example:
+        >>> as_data_config({"prompt_key": "question"}).prompt_key
+        'question'
+    """
+    if isinstance(data_config, DataConfig):
+        return data_config
+    return DataConfig.model_validate(dict(data_config or {}))
 
 
 class DataModule:

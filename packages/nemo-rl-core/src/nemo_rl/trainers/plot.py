@@ -50,7 +50,7 @@ def plot_metrics(metrics_file: str | Path, out_png: str | Path) -> Path | None:
     for key, label in CURVES:
         if key in curves:
             ax = ax_loss if "loss" in key else ax_reward
-            steps, values = zip(*curves[key])
+            steps, values = zip(*curves[key], strict=True)
             ax.plot(steps, values, marker="o" if len(steps) < 30 else None, label=label)
     for ax, title in ((ax_reward, "reward / accuracy"), (ax_loss, "loss")):
         ax.set_title(title)

@@ -21,7 +21,11 @@ from nemo_rl.algorithms.grpo.advantages import compute_grpo_advantages
 from nemo_rl.algorithms.grpo.config import GRPOConfig
 from nemo_rl.algorithms.grpo.data import GRPOPromptTransform
 from nemo_rl.algorithms.grpo.loss import ClippedPGLoss
-from nemo_rl.algorithms.grpo.rewards import dynamic_sampling_keep_mask, overlong_penalty, scale_rewards
+from nemo_rl.algorithms.grpo.rewards import (
+    dynamic_sampling_keep_mask,
+    overlong_penalty,
+    scale_rewards,
+)
 from nemo_rl.data import BatchedDataDict
 from nemo_rl.rollout import RolloutEngine, rollout_metrics
 from nemo_rl.trainers.base import BaseTrainer
