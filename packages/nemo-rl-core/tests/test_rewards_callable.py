@@ -230,6 +230,7 @@ def test_zero_mode_scores_failures_zero_counts_them_and_logs_a_warning(caplog):
     assert step.rewards["nan_on_last"].tolist() == [1.0, 1.0, 0.0]
     assert step.metrics == {"reward_errors": 2.0}
     assert "ZeroDivisionError" in step.metadata[1]["reward_errors"][0]
+    assert "on_reward_error" not in step.metadata[1]["reward_errors"][0]  # no advice to use zero
     assert "returned nan" in step.metadata[2]["reward_errors"][0]
     assert step.metadata[0] == {}
     assert "2 reward call(s) failed" in caplog.text

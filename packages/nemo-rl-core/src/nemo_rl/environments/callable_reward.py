@@ -200,7 +200,7 @@ class RewardEnvironment:
                 if isinstance(score, RewardFunctionError):
                     if self.on_error == "raise":
                         raise score
-                    failures[i].append(str(score))
+                    failures[i].append(score.summary)
                     values.append(0.0)
                 else:
                     values.append(score)

@@ -30,8 +30,9 @@ ZERO_HINT = 'or set on_reward_error="zero" to score such samples 0 and keep trai
 class RewardFunctionError(RuntimeError):
     """A reward callable failed on a sample (or a whole batch, `sample_index=None`).
 
-    Attributes: `function_name`, `sample_index`, `value` (the bad return, if any) and
-    `recoverable` (whether `on_error="zero"` may replace the reward with 0).
+    Attributes: `function_name`, `sample_index`, `value` (the bad return, if any),
+    `recoverable` (whether `on_error="zero"` may replace the reward with 0) and `summary` (what
+    happened, without the advice; what gets logged when the error is tolerated).
     """
 
     def __init__(
@@ -41,8 +42,10 @@ class RewardFunctionError(RuntimeError):
         sample_index: int | None,
         recoverable: bool,
         value: Any = None,
+        summary: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.summary = summary or message
         self.function_name = function_name
         self.sample_index = sample_index
         self.recoverable = recoverable
@@ -64,12 +67,12 @@ def raised_error(
     name: str, sample_index: int, prompt: Any, response: Any, cause: BaseException
 ) -> RewardFunctionError:
     """The error for a per-sample reward call that raised `cause` (chained as `__cause__`)."""
-    err = RewardFunctionError(
+    summary = (
         f"reward function {name!r} raised {type(cause).__name__}: {cause} on "
-        f"{_where(sample_index, prompt, response)}; fix the function, {ZERO_HINT}",
-        name,
-        sample_index,
-        recoverable=True,
+        f"{_where(sample_index, prompt, response)}"
+    )
+    err = RewardFunctionError(
+        f"{summary}; fix the function, {ZERO_HINT}", name, sample_index, True, summary=summary
     )
     err.__cause__ = cause
     return err
@@ -79,13 +82,12 @@ def batch_raised_error(
     name: str, batch_size: int, first_prompt: Any, cause: BaseException
 ) -> RewardFunctionError:
     """The error for a batched reward call that raised: no single sample can be blamed."""
-    err = RewardFunctionError(
+    summary = (
         f"batched reward function {name!r} raised {type(cause).__name__}: {cause} on a batch of "
-        f"{batch_size} samples (first prompt {excerpt(first_prompt)}); fix the function, "
-        f"{ZERO_HINT}",
-        name,
-        None,
-        recoverable=True,
+        f"{batch_size} samples (first prompt {excerpt(first_prompt)})"
+    )
+    err = RewardFunctionError(
+        f"{summary}; fix the function, {ZERO_HINT}", name, None, True, summary=summary
     )
     err.__cause__ = cause
     return err
@@ -126,13 +128,14 @@ def to_reward_value(value: Any, name: str, sample_index: int, prompt: Any, respo
         )
     result = float(value)
     if not math.isfinite(result):
+        summary = f"reward function {name!r} returned {result} for {_where(sample_index, prompt, response)}"
         raise RewardFunctionError(
-            f"reward function {name!r} returned {result} for "
-            f"{_where(sample_index, prompt, response)}; return a finite float (guard divisions "
-            f"and map failures to 0.0), {ZERO_HINT}",
+            f"{summary}; return a finite float (guard divisions and map failures to 0.0), "
+            f"{ZERO_HINT}",
             name,
             sample_index,
             recoverable=True,
             value=value,
+            summary=summary,
         )
     return result
