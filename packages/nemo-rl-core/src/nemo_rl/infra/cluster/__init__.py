@@ -1,0 +1,32 @@
+"""Where workers run: inline in the driver, or local processes joined by torch.distributed.
+
+Both implement the `Cluster` and `WorkerGroup` protocols of `nemo_rl.protocols`, so backend code
+is the same under each; `make_cluster` picks one from a `ClusterConfig`.
+
+Example:
+    >>> from nemo_rl.infra.cluster import InlineCluster
+    >>> InlineCluster(device="cpu").spawn(list, [3, 1, 2]).run("index", 2)
+    [2]
+"""
+
+from __future__ import annotations
+
+from nemo_rl.infra.cluster.errors import ClusterError, WorkerDiedError, WorkerError
+from nemo_rl.infra.cluster.factory import RayNotAvailableError, make_cluster
+from nemo_rl.infra.cluster.inline import InlineCluster, InlineWorkerGroup
+from nemo_rl.infra.cluster.local import LocalProcessCluster, LocalWorkerGroup
+from nemo_rl.infra.cluster.probe import ClusterProbe, check_cluster
+
+__all__ = [
+    "ClusterError",
+    "ClusterProbe",
+    "InlineCluster",
+    "InlineWorkerGroup",
+    "LocalProcessCluster",
+    "LocalWorkerGroup",
+    "RayNotAvailableError",
+    "WorkerDiedError",
+    "WorkerError",
+    "check_cluster",
+    "make_cluster",
+]

@@ -1,0 +1,153 @@
+"""Placement of training and generation on the cluster's GPUs, and the colocation phase switch.
+
+A placeholder for the full placement logic (Ray placement groups, multi-node splits): today it
+decides how many GPUs each side gets and refuses impossible requests. The cluster's GPUs
+(`num_nodes * gpus_per_node`) are shared by both sides when `generation.colocated`; otherwise
+generation takes `generation.num_gpus` of them and training the rest, which must be at least one.
+
+The `PhaseSwitcher` is the only place that calls `offload()/onload()` and `sleep()/wake()`: in a
+colocated run, memory must be handed over between the two sides at each phase change; with
+separate GPUs both stay resident and the switch does nothing.
+
+Example:
+    >>> from nemo_rl.config import ClusterConfig, GenerationConfig
+    >>> manager = ResourceManager(ClusterConfig(gpus_per_node=8),
+    ...                           GenerationConfig(colocated=False, num_gpus=2))
+    >>> manager.plan.training_gpus, manager.plan.generation_gpus
+    (6, 2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from nemo_rl.config import ClusterConfig, GenerationConfig
+from nemo_rl.protocols import GenerationBackend, TrainingBackend
+
+Phase = Literal["training", "generation"]
+
+
+class ResourceError(ValueError):
+    """The cluster cannot host the requested training/generation split."""
+
+
+@dataclass(frozen=True)
+class ResourcePlan:
+    """How many GPUs each side uses; when `colocated`, the same GPUs serve both sides."""
+
+    total_gpus: int
+    colocated: bool
+    training_gpus: int
+    generation_gpus: int
+
+
+def plan_resources(cluster: ClusterConfig, generation: GenerationConfig) -> ResourcePlan:
+    """The GPU split of a run, or a ResourceError naming the fields to change.
+
+    Example:
+        >>> plan_resources(ClusterConfig(gpus_per_node=4), GenerationConfig()).training_gpus
+        4
+    """
+    total = cluster.num_nodes * cluster.gpus_per_node
+    cluster_desc = (
+        f"the cluster has {total} GPU(s) (cluster.num_nodes={cluster.num_nodes} x "
+        f"cluster.gpus_per_node={cluster.gpus_per_node})"
+    )
+    if generation.colocated:
+        if generation.num_gpus:
+            raise ResourceError(
+                f"generation.num_gpus={generation.num_gpus} is only used when generation has its "
+                "own GPUs; set generation.colocated=false to give it separate GPUs, or "
+                "generation.num_gpus=0 to share the training GPUs"
+            )
+        return ResourcePlan(total, True, training_gpus=total, generation_gpus=total)
+    if total == 0:
+        if generation.num_gpus:
+            raise ResourceError(
+                f"generation.num_gpus={generation.num_gpus} but {cluster_desc}; set "
+                "cluster.gpus_per_node, or generation.num_gpus=0 to generate on CPU"
+            )
+        return ResourcePlan(0, False, training_gpus=0, generation_gpus=0)
+    if generation.num_gpus == 0:
+        raise ResourceError(
+            "generation.colocated=false needs generation.num_gpus >= 1 on a GPU cluster; set "
+            "it, or set generation.colocated=true to share the training GPUs"
+        )
+    if generation.num_gpus >= total:
+        raise ResourceError(
+            f"generation.num_gpus={generation.num_gpus} leaves no GPU for training: {cluster_desc} "
+            "and training needs at least one beyond generation's; lower generation.num_gpus, add "
+            "GPUs, or set generation.colocated=true"
+        )
+    return ResourcePlan(
+        total, False, training_gpus=total - generation.num_gpus, generation_gpus=generation.num_gpus
+    )
+
+
+class PhaseSwitcher:
+    """Hands accelerator memory between training and generation at phase changes when colocated.
+
+    `enter_generation` offloads the policy, then wakes the generation engine; `enter_training`
+    puts the engine to sleep, then onloads the policy (freeing before allocating, so the peak is
+    one side's memory). Entering the current phase again does nothing. The first call after
+    construction always switches, so backends must accept offload/onload/sleep/wake when already
+    in that state.
+
+    Example:
+        >>> switcher = PhaseSwitcher(colocated=False)
+        >>> switcher.enter_generation(None, None)  # separate GPUs: nothing to hand over
+        >>> switcher.phase
+        'generation'
+    """
+
+    def __init__(self, colocated: bool) -> None:
+        self.colocated = colocated
+        self.phase: Phase | None = None
+
+    def enter_generation(
+        self, train_backend: TrainingBackend, gen_backend: GenerationBackend
+    ) -> None:
+        if self.phase == "generation":
+            return
+        if self.colocated:
+            train_backend.offload()
+            gen_backend.wake()
+        self.phase = "generation"
+
+    def enter_training(
+        self, train_backend: TrainingBackend, gen_backend: GenerationBackend
+    ) -> None:
+        if self.phase == "training":
+            return
+        if self.colocated:
+            gen_backend.sleep()
+            train_backend.onload()
+        self.phase = "training"
+
+
+class ResourceManager:
+    """The run's `ResourcePlan` plus the `PhaseSwitcher` that matches it.
+
+    Example: see the module docstring.
+    """
+
+    def __init__(self, cluster: ClusterConfig, generation: GenerationConfig) -> None:
+        self.plan = plan_resources(cluster, generation)
+        self.switcher = PhaseSwitcher(self.plan.colocated)
+
+    @property
+    def colocated(self) -> bool:
+        return self.plan.colocated
+
+    def enter_generation(
+        self, train_backend: TrainingBackend, gen_backend: GenerationBackend
+    ) -> None:
+        """See `PhaseSwitcher.enter_generation`."""
+        self.switcher.enter_generation(train_backend, gen_backend)
+
+    def enter_training(
+        self, train_backend: TrainingBackend, gen_backend: GenerationBackend
+    ) -> None:
+        """See `PhaseSwitcher.enter_training`."""
+        self.switcher.enter_training(train_backend, gen_backend)
