@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import atexit
+import itertools
 import pickle
 import socket
 import threading
@@ -109,6 +110,8 @@ class LocalProcessCluster:
     otherwise. `call_timeout_s` bounds each request (None waits as long as the workers are alive);
     when one worker raises, the others get `error_grace_s` to finish before the cluster is shut
     down (they are then most likely blocked in a collective waiting for the failed rank).
+    Arguments and results travel pickled through pipes, so return CPU tensors from workers (a CUDA
+    tensor would be rebuilt on the same GPU index in the driver).
 
     Example: see the module docstring.
     """
@@ -128,7 +131,7 @@ class LocalProcessCluster:
         self.call_timeout_s = call_timeout_s
         self.error_grace_s = error_grace_s
         self._lock = threading.Lock()
-        self._next_object_id = 0
+        self._object_ids = itertools.count()
         self._broken: str | None = None
         self._running = False
         ctx = mp.get_context("spawn")
@@ -166,8 +169,7 @@ class LocalProcessCluster:
 
     def spawn(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> LocalWorkerGroup:
         """Build `factory(*args, **kwargs)` in every worker; the group of those objects."""
-        object_id = self._next_object_id
-        self._next_object_id += 1
+        object_id = next(self._object_ids)
         factory_name = getattr(factory, "__qualname__", type(factory).__name__)
         payloads = [(factory, args, kwargs)] * self.world_size
         type_names = self._request("spawn", object_id, payloads, f"spawn({factory_name})")
@@ -193,7 +195,13 @@ class LocalProcessCluster:
                 ) from err
             for conn, message in zip(self._conns, messages, strict=True):
                 conn.send_bytes(message)
-            return self._collect(what, self.call_timeout_s)
+            try:
+                return self._collect(what, self.call_timeout_s)
+            except KeyboardInterrupt:
+                # The workers are still running the call; their late replies would be taken for
+                # the next call's results, so the cluster cannot be used again.
+                self._break(f"{what} was interrupted")
+                raise
 
     def _collect(self, what: str, timeout_s: float | None) -> list[Any]:
         """One reply per rank, in rank order; raises on a worker error, death or timeout."""
