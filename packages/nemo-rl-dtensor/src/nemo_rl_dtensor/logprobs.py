@@ -1,0 +1,94 @@
+"""Per-token log-probabilities of a causal LM, from padded or packed inputs.
+
+All log-probabilities here are those of the UNSCALED model: temperature 1, no top-k/top-p
+filtering, computed in float32 from the logits. `logprobs[:, t] = log p(token t | tokens < t)`;
+column 0 (and the first token of every packed sequence) is 0, and padding is 0.
+
+Example:
+    >>> import torch
+    >>> logits = torch.zeros(1, 3, 4)  # uniform over 4 tokens
+    >>> token_logprobs(logits, torch.tensor([[0, 1, 2]])).tolist()  # doctest: +ELLIPSIS
+    [[0.0, -1.386..., -1.386...]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from nemo_rl.data.packing import build_packed_batch, unpack_logprobs
+
+
+def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """`out[b, t] = log_softmax(logits[b, t - 1])[input_ids[b, t]]` for t >= 1; `out[:, 0] = 0`.
+
+    Computed in float32 whatever the logits' dtype (bf16 log-softmax loses about 2 digits).
+
+    Example:
+        >>> import torch
+        >>> logits = torch.log(torch.tensor([[[0.5, 0.5], [0.9, 0.1]]]))
+        >>> token_logprobs(logits, torch.tensor([[1, 0]])).exp().tolist()
+        [[1.0, 0.5]]
+    """
+    if logits.dim() != 3 or logits.shape[:2] != input_ids.shape:
+        raise ValueError(
+            f"token_logprobs: logits {tuple(logits.shape)} must be [B, T, V] with [B, T] equal to "
+            f"input_ids {tuple(input_ids.shape)}"
+        )
+    logits = logits[:, :-1].float()
+    targets = input_ids[:, 1:].unsqueeze(-1)
+    picked = logits.gather(-1, targets).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    return torch.nn.functional.pad(picked, (1, 0))
+
+
+def length_mask(lengths: torch.Tensor, seq_len: int) -> torch.Tensor:
+    """Boolean [B, seq_len] mask, True on the first `lengths[b]` positions of row b.
+
+    Example:
+        >>> import torch
+        >>> length_mask(torch.tensor([1, 3]), 3).int().tolist()
+        [[1, 0, 0], [1, 1, 1]]
+    """
+    return torch.arange(seq_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def padded_logprobs(
+    model: torch.nn.Module, input_ids: torch.Tensor, lengths: torch.Tensor
+) -> torch.Tensor:
+    """Log-probs of a right-padded batch [B, T]; the forward runs only up to the longest length.
+
+    Example:
+        >>> # lp = padded_logprobs(model, batch["input_ids"], batch["input_lengths"])  # [B, T]
+    """
+    seq_len = input_ids.shape[1]
+    longest = int(lengths.max()) if lengths.numel() else 0
+    if longest < 1:
+        return torch.zeros(input_ids.shape, dtype=torch.float32, device=input_ids.device)
+    ids = input_ids[:, :longest]
+    mask = length_mask(lengths, longest)
+    logits = model(input_ids=ids, attention_mask=mask.long(), use_cache=False).logits
+    out = token_logprobs(logits, ids) * mask
+    return torch.nn.functional.pad(out, (0, seq_len - longest))
+
+
+def packed_logprobs(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    lengths: Sequence[int] | torch.Tensor,
+    bin_indices: Sequence[int],
+) -> torch.Tensor:
+    """Log-probs of the samples `bin_indices` of a right-padded batch, run as one packed row.
+
+    The sequences are concatenated without padding; `position_ids` restart at 0 for each, which
+    transformers turns into a block-diagonal causal mask (no attention across sequences). Returns
+    [len(bin_indices), T] in the padded layout, rows in `bin_indices` order.
+
+    Example:
+        >>> # lp = packed_logprobs(model, ids, lengths, [0, 2])  # rows for samples 0 and 2
+    """
+    packed = build_packed_batch(input_ids, lengths, bin_indices)
+    ids, positions = packed["input_ids"], packed["position_ids"]
+    logits = model(input_ids=ids, position_ids=positions, use_cache=False).logits
+    # A sequence's first token is not predicted from the previous sequence's last one.
+    row = token_logprobs(logits, ids) * (positions != 0)
+    return unpack_logprobs(row, lengths, bin_indices, input_ids.shape[1])

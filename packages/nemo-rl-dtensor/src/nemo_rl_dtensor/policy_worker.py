@@ -1,0 +1,268 @@
+"""One rank of the dtensor training backend: its model shard, optimizer, scheduler and reference.
+
+The driver (`DTensorTrainingBackend`) builds one `PolicyWorker` per rank through
+`cluster.spawn` and calls its methods on every rank at once. Every forward pass of a sharded
+model is a collective, so the driver tells each rank how many micro-batches to run and ranks with
+fewer real ones run empty passes that contribute nothing.
+
+Example:
+    >>> # worker = PolicyWorker(PolicyConfig(model_name=path), device_type="cpu")
+    >>> # worker.train_update(shard, loss_fn, valid_tokens, valid_seqs, num_microbatches=2)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from nemo_rl.config.policy import PolicyConfig
+from nemo_rl.data import BatchedDataDict
+from nemo_rl.protocols import LossFunction
+
+from nemo_rl_dtensor import checkpointing
+from nemo_rl_dtensor.batching import plan_microbatches
+from nemo_rl_dtensor.logprobs import packed_logprobs, padded_logprobs
+from nemo_rl_dtensor.model_loading import autocast_context, prepare_training_model, reshard
+from nemo_rl_dtensor.reference_weights import ReferenceWeights
+from nemo_rl_dtensor.scheduler import build_optimizer, build_scheduler
+
+
+def _dist_info() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _worker_device(device_type: str) -> torch.device:
+    if device_type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("the cluster asked for CUDA workers but torch sees no GPU here")
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device(device_type)
+
+
+def merge_metrics(results: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Combine additive metrics of micro-batches or ranks: sum, or max/min for `*_max`/`*_min`.
+
+    Example:
+        >>> merge_metrics([{"loss": 1.0, "ratio_max": 2.0}, {"loss": 0.5, "ratio_max": 3.0}])
+        {'loss': 1.5, 'ratio_max': 3.0}
+    """
+    merged: dict[str, float] = {}
+    for result in results:
+        for key, value in result.items():
+            value = float(value)
+            if key not in merged:
+                merged[key] = value
+            elif key.endswith("_max"):
+                merged[key] = max(merged[key], value)
+            elif key.endswith("_min"):
+                merged[key] = min(merged[key], value)
+            else:
+                merged[key] += value
+    return merged
+
+
+class PolicyWorker:
+    """The model, optimizer and LR scheduler of one rank (see the module docstring).
+
+    Example:
+        >>> # PolicyWorker(PolicyConfig(model_name="/models/tiny"), "cpu").module  # the HF model
+    """
+
+    def __init__(self, config: PolicyConfig, device_type: str = "cpu") -> None:
+        self.config = config
+        self.rank, self.world_size = _dist_info()
+        self.device = _worker_device(device_type)
+        self.module, self.compute_dtype = prepare_training_model(
+            config, self.device, self.world_size
+        )
+        self.sharded = self.world_size > 1
+        self.optimizer = build_optimizer(self.module.parameters(), config.optimizer)
+        self.scheduler = build_scheduler(self.optimizer, config.scheduler)
+        store = "cpu" if config.offload_reference_to_cpu else self.device
+        self.reference = ReferenceWeights(self.module, store)
+        self._tokenizer: Any = None
+
+    # ------------------------------------------------------------------ forward passes
+    def _autocast(self) -> Any:
+        return autocast_context(self.device, self.compute_dtype, self.sharded)
+
+    def _microbatch_logprobs(
+        self, micro: BatchedDataDict, bin_indices: list[int] | None
+    ) -> torch.Tensor:
+        ids, lengths = micro["input_ids"], micro["input_lengths"]
+        with self._autocast():
+            if bin_indices is not None:
+                return packed_logprobs(self.module, ids, lengths, bin_indices)
+            return padded_logprobs(self.module, ids, lengths)
+
+    def _empty_pass(self, backward: bool) -> None:
+        """A one-token pass that joins the FSDP collectives and adds exactly zero gradient."""
+        ids = torch.zeros(1, 1, dtype=torch.long, device=self.device)
+        with self._autocast():
+            logits = self.module(input_ids=ids, use_cache=False).logits
+        if backward:
+            (logits.sum() * 0.0).backward()
+
+    def _microbatches(
+        self, shard: BatchedDataDict, for_logprobs: bool
+    ) -> list[tuple[BatchedDataDict, list[int] | None]]:
+        """(micro-batch, packed bin or None) pairs; a packed micro-batch is the whole shard plus
+        the indices of its bin, so the loss sees the selected rows in the padded layout."""
+        groups = plan_microbatches(shard["input_lengths"], self.config, for_logprobs)
+        if self.config.sequence_packing:
+            return [(shard.select_indices(g), list(range(len(g)))) for g in groups]
+        return [(shard.select_indices(g), None) for g in groups]
+
+    # ------------------------------------------------------------------ training
+    def train_update(
+        self,
+        shard: BatchedDataDict,
+        loss_fn: LossFunction,
+        global_valid_tokens: int,
+        global_valid_seqs: int,
+        num_microbatches: int,
+    ) -> dict[str, float]:
+        """One optimizer update on this rank's shard of an optimizer batch.
+
+        Returns this rank's summed loss and loss metrics plus `grad_norm` (global, before
+        clipping) and `lr` (the rate this update used).
+        """
+        shard = shard.to(self.device)
+        self.module.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        micro_results = []
+        micros = self._microbatches(shard, for_logprobs=False)
+        for micro, bin_indices in micros:
+            logprobs = self._microbatch_logprobs(micro, bin_indices)
+            loss, metrics = loss_fn(logprobs, micro, global_valid_tokens, global_valid_seqs)
+            loss.backward()
+            micro_results.append({**metrics, "loss": float(loss.detach())})
+        for _ in range(num_microbatches - len(micros)):
+            self._empty_pass(backward=True)
+        grad_norm = self._clip_gradients()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        result = merge_metrics(micro_results) if micro_results else {"loss": 0.0}
+        return {**result, "grad_norm": grad_norm, "lr": lr}
+
+    def _clip_gradients(self) -> float:
+        params = [p for p in self.module.parameters() if p.grad is not None]
+        max_norm = self.config.max_grad_norm if self.config.max_grad_norm is not None else math.inf
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        if hasattr(norm, "full_tensor"):  # a DTensor when parameters are sharded
+            norm = norm.full_tensor()
+        return float(norm)
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def get_logprobs(
+        self, shard: BatchedDataDict, reference: bool, num_microbatches: int
+    ) -> torch.Tensor:
+        """[B, T] log-probs of this rank's shard under the current (or reference) weights, on CPU."""
+        shard = shard.to(self.device)
+        self.module.eval()
+        out = torch.zeros(shard["input_ids"].shape, dtype=torch.float32)
+        groups = plan_microbatches(shard["input_lengths"], self.config, for_logprobs=True)
+        if reference:
+            with self.reference.swapped_in(self.module):
+                self._fill_logprobs(shard, groups, out, num_microbatches)
+        else:
+            self._fill_logprobs(shard, groups, out, num_microbatches)
+        self.module.train()
+        return out
+
+    def _fill_logprobs(
+        self, shard: BatchedDataDict, groups: list[list[int]], out: torch.Tensor, n: int
+    ) -> None:
+        for group in groups:
+            micro = shard.select_indices(group)
+            packed_bin = list(range(len(group))) if self.config.sequence_packing else None
+            out[group] = self._microbatch_logprobs(micro, packed_bin).float().cpu()
+        for _ in range(n - len(groups)):
+            self._empty_pass(backward=False)
+
+    # ------------------------------------------------------------------ weights and checkpoints
+    def weight_manifest(self) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
+        """(HF name, full shape, dtype) of every weight, tied ones included, in state-dict order."""
+        reshard(self.module)
+        return [(name, tuple(t.shape), t.dtype) for name, t in self.module.state_dict().items()]
+
+    @torch.no_grad()
+    def export_weights(self, names: Sequence[str]) -> dict[str, torch.Tensor] | None:
+        """Full tensors of `names` (collective when sharded). Rank 0 returns them, others None.
+
+        World size 1 returns detached views of the live weights (no copy); sharded, CPU copies.
+        """
+        reshard(self.module)
+        state = self.module.state_dict()
+        out = {}
+        for name in names:
+            tensor = state[name]
+            if hasattr(tensor, "full_tensor"):
+                tensor = tensor.full_tensor().cpu()
+            out[name] = tensor.detach()
+        return out if self.rank == 0 else None
+
+    def _load_tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(
+                self.config.tokenizer_name, trust_remote_code=self.config.trust_remote_code
+            )
+            if self.config.tokenizer.chat_template is not None:
+                self._tokenizer.chat_template = self.config.tokenizer.chat_template
+        return self._tokenizer
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Write <path>/model (HF, rank 0) and <path>/optim (DCP + scheduler + RNG, all ranks)."""
+        path = Path(path)
+        reshard(self.module)
+        weights = checkpointing.full_model_state_dict(self.module)
+        if self.rank == 0:
+            model_dir = path / checkpointing.MODEL_DIR
+            generation_config = getattr(self.module, "generation_config", None)
+            checkpointing.save_hf_model(weights, self.module.config, generation_config, model_dir)
+            self._load_tokenizer().save_pretrained(str(model_dir))
+        del weights
+        checkpointing.save_training_state(
+            path / checkpointing.OPTIM_DIR, self.module, self.optimizer, self.scheduler
+        )
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore weights, optimizer, scheduler and RNG from a `save_checkpoint` directory."""
+        path = Path(path)
+        weights = checkpointing.load_hf_weights(path / checkpointing.MODEL_DIR)
+        checkpointing.set_full_model_state_dict(self.module, weights)
+        del weights
+        checkpointing.load_training_state(
+            path / checkpointing.OPTIM_DIR, self.module, self.optimizer, self.scheduler
+        )
+
+    # ------------------------------------------------------------------ colocation
+    def offload(self) -> None:
+        """Move weights, gradients and optimizer state to CPU (frees the accelerator)."""
+        self._move("cpu")
+
+    def onload(self) -> None:
+        """Bring weights and optimizer state back to this worker's device."""
+        self._move(self.device)
+
+    def _move(self, device: torch.device | str) -> None:
+        if self.device.type == "cpu":
+            return
+        self.module.to(device)
+        for state in self.optimizer.state.values():
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0:
+                    state[key] = value.to(device, non_blocking=True)
+        if torch.device(device).type == "cpu":
+            torch.cuda.empty_cache()
