@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from nemo_rl_dtensor.generation_backend import HFGenerationBackend
 from nemo_rl_dtensor.training_backend import DTensorTrainingBackend
 
-__all__ = ["DTensorTrainingBackend"]
+__all__ = ["DTensorTrainingBackend", "HFGenerationBackend"]

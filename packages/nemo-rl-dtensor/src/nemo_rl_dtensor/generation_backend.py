@@ -1,0 +1,296 @@
+"""`HFGenerationBackend`: batched sampling with transformers' `generate`, in the driver process.
+
+Prompts arrive right-padded (`input_ids` [B, T], `input_lengths` [B]) and are re-padded on the
+left for `generate`. The result holds `output_ids` [B, L] (generated tokens only, right-padded
+with the pad id), `logprobs` [B, L] of the sampled tokens under the UNSCALED model (temperature 1,
+no top-k/top-p filtering, the same quantity `get_logprobs` of the training backend returns),
+`lengths` [B] (the stop token or stop string included) and `truncated` [B] (no EOS, stop token or
+stop string within `max_new_tokens`). Temperature 0 is greedy decoding.
+
+Colocated with an inline training backend, `share_module(training.inline_module())` makes
+generation run on the training weights themselves: no second copy, and `update_weights` is a
+no-op. Otherwise the backend loads its own copy from `GenerationConfig.model_name` and
+`update_weights` copies exported tensors into it.
+
+Example:
+    >>> # gen = HFGenerationBackend()
+    >>> # gen.setup(GenerationConfig(model_name="/models/tiny"), InlineCluster(device="cpu"))
+    >>> # out = gen.generate(prompts, SamplingParams(temperature=0.0, max_new_tokens=16))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from nemo_rl.config.generation import GenerationConfig, SamplingParams
+from nemo_rl.data import BatchedDataDict
+from nemo_rl.protocols import Cluster
+
+from nemo_rl_dtensor.logprobs import length_mask
+
+
+def right_to_left_padding(
+    input_ids: torch.Tensor, lengths: torch.Tensor, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Re-pad right-padded rows on the left; return (ids, attention_mask) trimmed to the longest.
+
+    Example:
+        >>> import torch
+        >>> ids, mask = right_to_left_padding(torch.tensor([[5, 6, 0], [7, 0, 0]]), torch.tensor([2, 1]), 0)
+        >>> ids.tolist(), mask.tolist()
+        ([[5, 6], [0, 7]], [[1, 1], [0, 1]])
+    """
+    width = int(lengths.max())
+    out = torch.full(
+        (input_ids.shape[0], width), pad_id, dtype=input_ids.dtype, device=input_ids.device
+    )
+    mask = torch.zeros_like(out)
+    for row, n in enumerate(lengths.tolist()):
+        out[row, width - n :] = input_ids[row, :n]
+        mask[row, width - n :] = 1
+    return out, mask
+
+
+class _StopRecorder:
+    """A stopping criterion that ends a row at EOS/stop tokens or stop strings and records, per
+    row, how many tokens it had generated when it first stopped (0 = never stopped)."""
+
+    def __init__(
+        self, prompt_width: int, batch_size: int, stop_ids: list[int], string_criterion: Any
+    ) -> None:
+        self.prompt_width = prompt_width
+        self.stop_ids = stop_ids
+        self.string_criterion = string_criterion
+        self.stopped_at = torch.zeros(batch_size, dtype=torch.long)
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        done = torch.isin(input_ids[:, -1], torch.tensor(self.stop_ids, device=input_ids.device))
+        if self.string_criterion is not None:
+            done = done | self.string_criterion(input_ids, scores)
+        first = done.cpu() & (self.stopped_at == 0)
+        self.stopped_at[first] = input_ids.shape[1] - self.prompt_width
+        return done
+
+
+class HFGenerationBackend:
+    """Generates with `model.generate` on one device (see the module docstring).
+
+    Example:
+        >>> HFGenerationBackend().shares_training_module
+        False
+    """
+
+    def __init__(self) -> None:
+        self.config: GenerationConfig | None = None
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.device = torch.device("cpu")
+        self.shares_training_module = False
+        self._asleep = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def setup(self, config: GenerationConfig, cluster: Cluster) -> None:
+        """Load the tokenizer of `config.model_name`; its model loads at first use unless
+        `share_module` provides one."""
+        from transformers import AutoTokenizer
+
+        if config.model_name is None:
+            raise ValueError(
+                "generation.model_name is None; set it to the policy's model (the trainer fills "
+                "it from policy.model_name) or to another HF model path"
+            )
+        self.config = config
+        self.device = (
+            torch.device("cuda", torch.cuda.current_device())
+            if cluster.device_type == "cuda"
+            else torch.device("cpu")
+        )
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(config.model_name)
+        except OSError as err:
+            raise OSError(
+                f"generation.model_name={config.model_name!r} has no loadable tokenizer ({err}); "
+                "pass a local HF model directory or a reachable hub name"
+            ) from err
+        if self.tokenizer.pad_token_id is None:  # generate needs one to fill finished rows
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        unknown = set(config.backend_options) - {"dtype"}
+        if unknown:
+            raise ValueError(
+                f"generation.backend_options {sorted(unknown)} are not understood by the hf "
+                "backend; it accepts only 'dtype' (float32 or bfloat16)"
+            )
+        # The model itself loads at first use, so a shared training module never has a twin.
+
+    def _load_own_model(self) -> None:
+        from transformers import AutoModelForCausalLM
+
+        assert self.config is not None and self.config.model_name is not None
+        dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        name = self.config.backend_options.get("dtype")
+        if name is not None:
+            if name not in ("float32", "bfloat16"):
+                raise ValueError(
+                    f"generation.backend_options.dtype={name!r}; use float32 or bfloat16"
+                )
+            dtype = getattr(torch, name)
+        model = AutoModelForCausalLM.from_pretrained(self.config.model_name, dtype=dtype)
+        self.model = model.to(self.device).eval()
+        self.shares_training_module = False
+
+    def share_module(self, module: torch.nn.Module) -> None:
+        """Generate with `module` (the training backend's live model) instead of an own copy.
+
+        Example:
+            >>> # gen.share_module(training_backend.inline_module())
+        """
+        self.model = module
+        self.device = next(module.parameters()).device
+        self.shares_training_module = True
+
+    # ------------------------------------------------------------------ weights and memory
+    @torch.no_grad()
+    def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
+        """Copy (HF name, tensor) pairs into the model; a no-op when sharing the training module.
+
+        Example:
+            >>> # gen.update_weights(training_backend.export_weights())
+        """
+        if self.shares_training_module:
+            return  # the shared module already holds the new weights; leave the stream unread
+        params = self._require_model().state_dict()
+        for name, tensor in weights:
+            if name not in params:
+                raise KeyError(
+                    f"update_weights got {name!r}, which the generation model does not have; "
+                    "export weights from a policy of the same architecture"
+                )
+            if params[name].shape != tensor.shape:
+                raise ValueError(
+                    f"update_weights: {name!r} has shape {tuple(tensor.shape)}, the generation "
+                    f"model expects {tuple(params[name].shape)}"
+                )
+            params[name].copy_(tensor)
+
+    def sleep(self) -> None:
+        """Free accelerator memory: move an own model to CPU (a shared module is the training
+        backend's to offload) and release cached blocks."""
+        if (
+            not self.shares_training_module
+            and self.model is not None
+            and self.device.type == "cuda"
+        ):
+            self.model.to("cpu")
+        self._asleep = True
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def wake(self) -> None:
+        """Bring an own model back to the accelerator."""
+        if not self.shares_training_module and self.model is not None:
+            self.model.to(self.device)
+        self._asleep = False
+
+    def _require_model(self) -> Any:
+        if self.model is None:
+            if self.config is None:
+                raise RuntimeError(
+                    "HFGenerationBackend is not set up; call setup(config, cluster) first"
+                )
+            self._load_own_model()
+        if self._asleep:
+            raise RuntimeError("HFGenerationBackend is asleep; call wake() before generating")
+        return self.model
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, prompts: BatchedDataDict, sampling: SamplingParams) -> BatchedDataDict:
+        """Sample continuations of right-padded prompts (see the module docstring for the result).
+
+        Example:
+            >>> # out = gen.generate(BatchedDataDict(input_ids=ids, input_lengths=lens), params)
+        """
+        for key in ("input_ids", "input_lengths"):
+            if key not in prompts:
+                raise KeyError(f"generate needs prompts[{key!r}] (keys: {sorted(prompts)})")
+        batch_size = (self.config.batch_size if self.config else None) or prompts.size
+        chunks = [
+            self._generate_chunk(prompts.slice(i, min(i + batch_size, prompts.size)), sampling)
+            for i in range(0, prompts.size, batch_size)
+        ]
+        return BatchedDataDict.from_batches(
+            chunks, pad_value_dict={"output_ids": self.tokenizer.pad_token_id}
+        )
+
+    @torch.no_grad()
+    def _generate_chunk(
+        self, prompts: BatchedDataDict, sampling: SamplingParams
+    ) -> BatchedDataDict:
+        from transformers import GenerationConfig as HFGenerationConfig
+        from transformers import StoppingCriteriaList, StopStringCriteria
+
+        model = self._require_model()
+        ids, mask = right_to_left_padding(
+            prompts["input_ids"], prompts["input_lengths"], self.tokenizer.pad_token_id
+        )
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        stop_ids = sorted(self._eos_ids() | set(sampling.stop_token_ids or []))
+        strings = None
+        if sampling.stop_strings:
+            strings = StopStringCriteria(self.tokenizer, sampling.stop_strings)
+        recorder = _StopRecorder(ids.shape[1], ids.shape[0], stop_ids, strings)
+        greedy = sampling.is_greedy
+        hf_config = HFGenerationConfig(
+            max_new_tokens=sampling.max_new_tokens,
+            do_sample=not greedy,
+            temperature=None if greedy else sampling.temperature,
+            top_p=None if greedy else sampling.top_p,
+            top_k=None if greedy else (sampling.top_k or 0),
+            eos_token_id=stop_ids,
+            pad_token_id=self.tokenizer.pad_token_id,
+            return_dict_in_generate=True,
+            output_logits=True,
+        )
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                if sampling.seed is not None:
+                    torch.manual_seed(sampling.seed)
+                out = model.generate(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    generation_config=hf_config,
+                    stopping_criteria=StoppingCriteriaList([recorder]),
+                )
+        finally:
+            model.train(was_training)
+        return self._result(out, ids.shape[1], recorder)
+
+    def _eos_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set()
+        model_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if isinstance(model_eos, int):
+            ids.add(model_eos)
+        elif model_eos:
+            ids.update(model_eos)
+        return ids
+
+    def _result(self, out: Any, prompt_width: int, recorder: _StopRecorder) -> BatchedDataDict:
+        generated = out.sequences[:, prompt_width:].cpu()
+        steps = generated.shape[1]
+        # Raw (unprocessed) logits of every step: the log-probs of the unscaled model.
+        logits = torch.stack(out.logits, dim=1).float().cpu()
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, generated.unsqueeze(-1)).squeeze(-1)
+        stopped = recorder.stopped_at
+        truncated = stopped == 0
+        lengths = torch.where(truncated, torch.full_like(stopped, steps), stopped)
+        valid = length_mask(lengths, steps)
+        pad = self.tokenizer.pad_token_id
+        return BatchedDataDict(
+            output_ids=torch.where(valid, generated, torch.full_like(generated, pad)),
+            logprobs=logprobs * valid,
+            lengths=lengths,
+            truncated=truncated,
+        )
