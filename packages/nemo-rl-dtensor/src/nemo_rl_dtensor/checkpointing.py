@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,14 @@ def _barrier() -> None:
 
     if _is_distributed():
         dist.barrier()
+
+
+@contextmanager
+def _single_process_is_intended() -> Iterator[None]:
+    # World size 1 runs without a process group by design; DCP warns about that even with no_dist.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
 
 
 def full_model_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -81,7 +91,11 @@ def hf_weight_shards(
 
 
 def save_hf_model(
-    state_dict: dict[str, torch.Tensor], model_config: Any, generation_config: Any, directory: Path
+    state_dict: dict[str, torch.Tensor],
+    model_config: Any,
+    generation_config: Any,
+    directory: Path,
+    max_shard_bytes: int = MAX_SHARD_BYTES,
 ) -> None:
     """Write `state_dict` as HF safetensors (sharded with an index above 5 GiB) next to the configs.
 
@@ -100,9 +114,8 @@ def save_hf_model(
     if getattr(text_config, "tie_word_embeddings", False):
         weights.pop("lm_head.weight", None)
     weights = {k: v.detach().contiguous() for k, v in weights.items()}
-    shards = hf_weight_shards(
-        weights, {k: v.numel() * v.element_size() for k, v in weights.items()}
-    )
+    sizes = {k: v.numel() * v.element_size() for k, v in weights.items()}
+    shards = hf_weight_shards(weights, sizes, max_shard_bytes)
     if len(shards) == 1:
         save_file(weights, str(directory / "model.safetensors"), metadata={"format": "pt"})
     else:
@@ -190,9 +203,9 @@ def save_training_state(
     from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
     directory.mkdir(parents=True, exist_ok=True)
-    dcp.save(
-        {"optimizer": get_optimizer_state_dict(model, optimizer)}, checkpoint_id=str(directory)
-    )
+    state = {"optimizer": get_optimizer_state_dict(model, optimizer)}
+    with _single_process_is_intended():
+        dcp.save(state, checkpoint_id=str(directory), no_dist=not _is_distributed())
     rank = _rank()
     if rank == 0:
         torch.save(scheduler.state_dict(), directory / "scheduler.pt")
@@ -224,7 +237,8 @@ def load_training_state(
         )
     # The template must hold every state tensor; get_optimizer_state_dict creates them if needed.
     state = {"optimizer": get_optimizer_state_dict(model, optimizer)}
-    dcp.load(state, checkpoint_id=str(directory))
+    with _single_process_is_intended():
+        dcp.load(state, checkpoint_id=str(directory), no_dist=not _is_distributed())
     set_optimizer_state_dict(model, optimizer, state["optimizer"])
     scheduler.load_state_dict(torch.load(directory / "scheduler.pt", weights_only=False))
     rng_file = directory / f"rng_rank{_rank()}.pt"
