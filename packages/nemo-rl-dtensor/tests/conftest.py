@@ -65,6 +65,12 @@ def make_sft_batch(tokenizer, pairs: list[tuple[str, str]] = SFT_PAIRS) -> Batch
 
 
 @pytest.fixture(scope="session")
+def sft_batch_factory():
+    """`make_sft_batch(tokenizer, pairs=SFT_PAIRS)`, for tests that bring their own model."""
+    return make_sft_batch
+
+
+@pytest.fixture(scope="session")
 def sft_batch(tiny_model_path: Path) -> BatchedDataDict:
     """Eight fixed prompt/answer rows of 3 to 26 tokens, encoded with the tiny tokenizer."""
     from transformers import AutoTokenizer

@@ -45,6 +45,17 @@ CHAT_TEMPLATE = (
 
 Arch = Literal["llama", "qwen2"]
 
+# The shape of Qwen2.5-0.5B (494M parameters, tied embeddings), for GPU tests with random weights.
+QWEN2_0_5B_SHAPE = dict(
+    arch="qwen2",
+    vocab_size=151936,
+    hidden_size=896,
+    layers=24,
+    heads=14,
+    kv_heads=2,
+    intermediate_size=4864,
+)
+
 
 def build_char_tokenizer(path: str | Path | None = None) -> Any:
     """Build a character-level fast tokenizer with a ChatML chat template; save it if `path` is given.
@@ -135,11 +146,15 @@ def build_tiny_model(
     layers: int = 2,
     heads: int = 4,
     seed: int = 0,
+    kv_heads: int | None = None,
+    intermediate_size: int | None = None,
 ) -> Path:
     """Save a random tiny causal LM and its char tokenizer to `path`; return `path`.
 
     `vocab_size` None uses the tokenizer's size; a larger value pads the embedding as real models
-    do. head_dim defaults to 32 (hidden 128 / 4 heads), the least vLLM accepts. The same arguments
+    do. head_dim defaults to 32 (hidden 128 / 4 heads), the least vLLM accepts; `kv_heads` and
+    `intermediate_size` default to the architecture's usual ratios, and with real sizes give a
+    real model's shape (random weights, e.g. Qwen2.5-0.5B in `QWEN2_0_5B_SHAPE`). The same arguments
     give byte-identical weights (seeded initialisation on CPU in float32).
 
     Example:
@@ -164,7 +179,14 @@ def build_tiny_model(
         "eos": tokenizer.eos_token_id,
     }
     config = tiny_model_config(
-        arch, vocab_size or len(tokenizer), hidden_size, layers, heads, special_ids=ids
+        arch,
+        vocab_size or len(tokenizer),
+        hidden_size,
+        layers,
+        heads,
+        kv_heads=kv_heads,
+        intermediate_size=intermediate_size,
+        special_ids=ids,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
