@@ -124,7 +124,8 @@ def _load_legacy(raw: dict[str, Any], source: Any, overrides: Overrides) -> Algo
             raise
         return None
     is_legacy = getattr(compat, "is_legacy_config", None)  # absent while compat is being built
-    if is_legacy is None or not is_legacy(raw):
+    base_dir = Path(source).parent if isinstance(source, (str, Path)) else None
+    if is_legacy is None or not is_legacy(raw, base_dir=base_dir):
         return None
     result = compat.migrate_legacy_config(source, overrides)
     for message in result.warnings:

@@ -111,7 +111,8 @@ class RolloutEngine:
         width = batch["input_ids"].shape[1]
         batch["token_mask"] = _pad_float(mask, width)
         batch["generation_logprobs"] = _pad_float(gen_lp, width)
-        batch["sample_mask"] = torch.ones(n)
+        # Prompts the data transform rejected (e.g. too long) keep sample_mask 0: never trained on.
+        batch["sample_mask"] = prompts["sample_mask"].float().clone() if "sample_mask" in prompts else torch.ones(n)
         batch["truncated"] = torch.tensor(truncated)
         batch["response_lengths"] = batch["token_mask"].sum(dim=1).long()
         batch["num_turns"] = torch.tensor(turns)

@@ -46,7 +46,6 @@ class BaseTrainer:
     """The shared loop. Subclasses set `config_class` and implement the step hooks."""
 
     config_class: ClassVar[type[AlgorithmConfig]] = AlgorithmConfig
-    required_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -230,7 +229,8 @@ class BaseTrainer:
         )
 
     def required_data_columns(self) -> list[str]:
-        return list(self.required_columns)
+        """Columns every dataset row needs; the algorithm's data transform knows them."""
+        return self.build_transform().required_columns()
 
     # ----------------------------------------------------------------------- the loop
     def fit(

@@ -33,8 +33,8 @@ class DPOTrainer(BaseTrainer):
         return self.config.batch_size
 
     def required_data_columns(self) -> list[str]:
-        d = self.config.data
-        return [d.chosen_key, d.rejected_key]
+        # Whether a prompt column is needed depends on the rows' shape (strings or conversations).
+        return self.build_transform().required_columns(self.data.train_rows[0])
 
     def describe_batches(self) -> list[str]:
         return [

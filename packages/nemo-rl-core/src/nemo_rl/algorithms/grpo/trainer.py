@@ -52,10 +52,6 @@ class GRPOTrainer(BaseTrainer):
     def rows_per_step(self) -> int:
         return self.config.num_prompts_per_step
 
-    def required_data_columns(self) -> list[str]:
-        d = self.config.data
-        return [d.messages_key] if d.messages_key else [d.prompt_key]
-
     def describe_batches(self) -> list[str]:
         c = self.config
         return [
@@ -129,7 +125,7 @@ class GRPOTrainer(BaseTrainer):
             batch, components, rounds = self._collect_rollouts(rows)
         metrics: dict[str, float] = {"time/rollout_s": time.perf_counter() - started}
         rewards = self._shape_rewards(batch, components)
-        sample_mask = torch.ones(batch.size)
+        sample_mask = batch["sample_mask"].clone()  # 0 for prompts the transform rejected
         if cfg.overlong_filtering:
             sample_mask[batch["truncated"]] = 0.0
         batch["sample_mask"] = sample_mask
@@ -195,7 +191,10 @@ class GRPOTrainer(BaseTrainer):
         self, rows: list[dict[str, Any]], gens: int, sampling: Any, group_offset: int = 0
     ) -> tuple[BatchedDataDict, dict[str, torch.Tensor]]:
         prompts = self.transform(rows)
-        prompts = prompts.select_keys(["input_ids", "input_lengths", "messages", "rows"])
+        prompts = prompts.select_keys(["input_ids", "input_lengths", "sample_mask", "messages", "rows"])
+        answer_key = self.config.data.answer_key
+        if answer_key != "answer":  # rewards read `answer` whatever the dataset calls it
+            prompts["rows"] = [{**r, "answer": r[answer_key]} if answer_key in r else r for r in prompts["rows"]]
         prompts = prompts.repeat_interleave(gens)
         self._enter_generation()
         try:

@@ -28,10 +28,6 @@ class SFTTrainer(BaseTrainer):
     def rows_per_step(self) -> int:
         return self.config.batch_size
 
-    def required_data_columns(self) -> list[str]:
-        d = self.config.data
-        return [d.messages_key] if d.messages_key else [d.prompt_key, d.answer_key]
-
     def build_transform(self) -> SFTDataTransform:
         cfg = self.config
         return SFTDataTransform(
