@@ -68,8 +68,8 @@ def build_char_tokenizer(path: str | Path | None = None) -> Any:
 
     Example:
         >>> tok = build_char_tokenizer()
-        >>> tok("ab")["input_ids"], tok.eos_token, len(tok)
-        ([6 + ord('a'), 6 + ord('b')], '<|im_end|>', 262)
+        >>> tok("ab")["input_ids"], tok.eos_token, len(tok)  # 6 + ord("a") == 103
+        ([103, 104], '<|im_end|>', 262)
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
