@@ -33,11 +33,11 @@ def test_checkpoint_loads_with_plain_transformers(arch_fixture, request, sft_bat
     backend.train_step(sft_batch, NLLLoss())
     backend.save_checkpoint(tmp_path / "ckpt")
 
-    model = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt" / "model")
-    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "ckpt" / "model")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "ckpt")
     assert tokenizer.decode(tokenizer("hi there")["input_ids"]) == "hi there"
     assert tokenizer.apply_chat_template([{"role": "user", "content": "q"}], tokenize=False)
-    config = json.loads((tmp_path / "ckpt" / "model" / "config.json").read_text())
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert not config["architectures"][0].startswith("FSDP")
     with torch.no_grad():
         logits = model(
@@ -106,6 +106,6 @@ def test_load_checkpoint_errors(tiny_model_path, tmp_path):
     backend = make_backend(tiny_model_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         backend.load_checkpoint(tmp_path / "nope")
-    (tmp_path / "empty" / "model").mkdir(parents=True)
+    (tmp_path / "empty").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="no \\*.safetensors"):
         backend.load_checkpoint(tmp_path / "empty")

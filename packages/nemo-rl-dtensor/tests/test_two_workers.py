@@ -49,7 +49,7 @@ def test_two_fsdp2_workers_match_one_worker(tiny_qwen2_path, sft_batch, tmp_path
     assert set(exported) == set(live)
     for name, tensor in exported.items():
         torch.testing.assert_close(tensor, live[name], atol=1e-5, rtol=0)
-    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt" / "model").state_dict()
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt").state_dict()
     for name, tensor in saved.items():
         torch.testing.assert_close(tensor, live[name], atol=1e-5, rtol=0)
     next_step = single.train_step(sft_batch, NLLLoss())

@@ -2,8 +2,9 @@
 
 Layout of a checkpoint directory:
 
-    <path>/model/   HF safetensors + config.json + generation_config.json + tokenizer files:
-                    `AutoModelForCausalLM.from_pretrained(<path>/model)` loads it directly.
+    <path>/        HF safetensors + config.json + generation_config.json + tokenizer files at the
+                   top, so `AutoModelForCausalLM.from_pretrained(<path>)` loads the checkpoint
+                   directory itself (HF ignores the other entries).
     <path>/optim/   torch.distributed.checkpoint (DCP) of the optimizer state (each rank writes
                     its own shards), plus scheduler.pt and rng_rank<r>.pt.
 
@@ -24,7 +25,7 @@ from typing import Any
 
 import torch
 
-MODEL_DIR, OPTIM_DIR = "model", "optim"
+MODEL_DIR, OPTIM_DIR = ".", "optim"  # the HF model sits at the top of the checkpoint
 MAX_SHARD_BYTES = 5 * 1024**3
 
 
@@ -141,7 +142,7 @@ def load_hf_weights(directory: Path) -> dict[str, torch.Tensor]:
     """Read every safetensors file of an HF model directory into one CPU state dict.
 
     Example:
-        >>> # weights = load_hf_weights(Path("ckpt/step_10/model"))
+        >>> # weights = load_hf_weights(Path("ckpt/step_10"))
     """
     from safetensors.torch import load_file
 
@@ -149,7 +150,7 @@ def load_hf_weights(directory: Path) -> dict[str, torch.Tensor]:
     if not files:
         raise FileNotFoundError(
             f"no *.safetensors in {directory}; pass a checkpoint written by save_checkpoint "
-            f"(it holds {MODEL_DIR}/ and {OPTIM_DIR}/)"
+            f"(it holds the HF model files and {OPTIM_DIR}/)"
         )
     weights: dict[str, torch.Tensor] = {}
     for file in files:

@@ -223,7 +223,7 @@ class PolicyWorker:
         return self._tokenizer
 
     def save_checkpoint(self, path: str | Path) -> None:
-        """Write <path>/model (HF, rank 0) and <path>/optim (DCP + scheduler + RNG, all ranks)."""
+        """Write the HF model at <path> (rank 0) and <path>/optim (DCP + scheduler + RNG, all ranks)."""
         path = Path(path)
         reshard(self.module)
         weights = checkpointing.full_model_state_dict(self.module)

@@ -170,7 +170,7 @@ class DTensorTrainingBackend:
             yield name, tensors[name]
 
     def save_checkpoint(self, path: Path) -> None:
-        """Write <path>/model (HF safetensors + tokenizer) and <path>/optim (DCP, scheduler, RNG)."""
+        """Write the HF model (safetensors + tokenizer) at <path> and <path>/optim (DCP, scheduler, RNG)."""
         self.group.run("save_checkpoint", str(path))
 
     def load_checkpoint(self, path: Path) -> None:

@@ -184,6 +184,7 @@ class BaseTrainer:
         self.data.validate_columns(self.required_data_columns())
         with self.phase("setup: tokenizer"):
             self.tokenizer = load_tokenizer(cfg.policy)
+        self._fill_schedule_length()
         with self.phase("setup: policy"):
             self.cluster = make_cluster(cfg.cluster)
             backend_cls = registry.resolve("training_backends", cfg.policy.backend)
@@ -204,6 +205,21 @@ class BaseTrainer:
             if latest is not None:
                 self.load_checkpoint(latest)
         self._is_setup = True
+
+    @property
+    def sequences_per_step(self) -> int:
+        """Sequences one step trains on (times the passes over them), for the LR schedule."""
+        return self.rows_per_step
+
+    def _fill_schedule_length(self) -> None:
+        """A decaying LR schedule needs its length: the run's optimizer updates, unless given."""
+        sched = self.config.policy.scheduler
+        if sched.name == "constant" or sched.total_steps is not None:
+            return
+        steps = min(self.config.max_num_steps, self.config.max_num_epochs * (len(self.data.train_rows) // self.rows_per_step))
+        gbs = self.config.policy.train_global_batch_size
+        updates = steps * (1 if gbs is None else max(1, self.sequences_per_step // gbs))
+        sched.total_steps = max(1, updates)
 
     def _build_datamodule(self, datamodule_cls: Any, dataset: Any, val_dataset: Any) -> Any:
         d = self.config.data

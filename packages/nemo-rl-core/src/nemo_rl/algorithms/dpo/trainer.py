@@ -36,6 +36,10 @@ class DPOTrainer(BaseTrainer):
         # Whether a prompt column is needed depends on the rows' shape (strings or conversations).
         return self.build_transform().required_columns(self.data.train_rows[0])
 
+    @property
+    def sequences_per_step(self) -> int:
+        return 2 * self.config.batch_size
+
     def describe_batches(self) -> list[str]:
         return [
             f"{self.config.batch_size} preference pairs/step = {2 * self.config.batch_size} sequences",

@@ -52,6 +52,10 @@ class GRPOTrainer(BaseTrainer):
     def rows_per_step(self) -> int:
         return self.config.num_prompts_per_step
 
+    @property
+    def sequences_per_step(self) -> int:
+        return self.config.sequences_per_step * self.config.epochs_per_rollout
+
     def describe_batches(self) -> list[str]:
         c = self.config
         return [
@@ -100,13 +104,15 @@ class GRPOTrainer(BaseTrainer):
         self.environment = as_environment(self.reward_fn, on_error=cfg.on_reward_error)
         gen_cfg = cfg.generation.model_copy(update={"model_name": cfg.generation.model_name or cfg.policy.model_name})
         self.generation = registry.resolve("generation_backends", gen_cfg.backend)()
-        self.shared_module = False
-        if gen_cfg.colocated and self.cluster.world_size == 1 and hasattr(self.policy, "inline_module") \
-                and hasattr(self.generation, "share_module"):
-            self.generation.share_module(self.policy.inline_module(), gen_cfg, self.tokenizer)
-            self.shared_module = True
-        else:
-            self.generation.setup(gen_cfg, self.cluster)
+        self.generation.setup(gen_cfg, self.cluster)
+        # Colocated on one in-process worker: generate with the training module itself, so the
+        # model is held once and needs no weight refit.
+        self.shared_module = (
+            gen_cfg.colocated and self.cluster.world_size == 1
+            and hasattr(self.policy, "inline_module") and hasattr(self.generation, "share_module")
+        )
+        if self.shared_module:
+            self.generation.share_module(self.policy.inline_module())
         self.rollouts = RolloutEngine(
             self.generation, self.environment, self.tokenizer,
             max_turns=cfg.max_rollout_turns, max_total_length=cfg.policy.max_total_sequence_length,

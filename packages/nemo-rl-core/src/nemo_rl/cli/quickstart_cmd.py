@@ -1,0 +1,41 @@
+"""`nemo-rl quickstart`: the embedded first run (tiny model, SFT then GRPO, CPU, no network).
+
+Example:
+    >>> from nemo_rl.cli.main import main
+    >>> main(["quickstart", "--workdir", "runs/quickstart"])  # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "quickstart", help="train a tiny model offline: SFT then GRPO, a few minutes on a CPU"
+    )
+    parser.add_argument("--workdir", type=Path, default=Path("runs/quickstart"), help="output folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sft-steps", type=int, default=None, help="override the SFT step count")
+    parser.add_argument("--grpo-steps", type=int, default=None, help="override the GRPO step count")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from nemo_rl_recipes.quickstart import run_quickstart
+    except ImportError as err:
+        raise ImportError(
+            f"the quickstart ships with nemo-rl-recipes ({err}); pip install nemo-rl-recipes"
+        ) from err
+    from rich.console import Console
+
+    console = Console()
+    result = run_quickstart(
+        args.workdir, seed=args.seed, sft_steps=args.sft_steps, grpo_steps=args.grpo_steps, console=console
+    )
+    # The last line states the figures (the README and CI read it).
+    print(result.summary(), flush=True)
+    return 0
