@@ -71,7 +71,7 @@ class RolloutEngine:
         total_reward = torch.zeros(n)
         weights = getattr(self.environment, "reward_weights", None)
         active = list(range(n))
-        for _ in range(self.max_turns):
+        for turn in range(self.max_turns):
             if not active:
                 break
             budget = self._turn_budget([ids[i] for i in active], sampling)
@@ -79,9 +79,10 @@ class RolloutEngine:
                 for i in active:
                     truncated[i] = True
                 break
-            out = self.generation.generate(
-                self._pad([ids[i] for i in active]), sampling.model_copy(update={"max_new_tokens": budget})
-            )
+            update: dict[str, Any] = {"max_new_tokens": budget}
+            if sampling.seed is not None:  # a seeded turn must not replay the previous turn's noise
+                update["seed"] = sampling.seed + turn
+            out = self.generation.generate(self._pad([ids[i] for i in active]), sampling.model_copy(update=update))
             for j, i in enumerate(active):
                 length = int(out["lengths"][j])
                 tokens = out["output_ids"][j, :length].tolist()

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -168,7 +169,8 @@ class GRPOTrainer(BaseTrainer):
         kept_components: list[dict[str, torch.Tensor]] = []
         groups, rounds, offset = 0, 0, 0
         while True:
-            batch, components = self._rollout(rows, gens, cfg.generation.sampling_params(), offset)
+            sampling = cfg.generation.sampling_params(seed=self._sampling_seed(rounds))
+            batch, components = self._rollout(rows, gens, sampling, offset)
             offset += len(rows)
             if not cfg.use_dynamic_sampling:
                 return batch, components, rounds
@@ -192,6 +194,15 @@ class GRPOTrainer(BaseTrainer):
         n = cfg.sequences_per_step
         components = {k: torch.cat([c[k] for c in kept_components])[:n] for k in kept_components[0]}
         return merged.slice(0, n), components, rounds
+
+    def _sampling_seed(self, round_index: int) -> int:
+        """The sampling seed of one generation round: a function of (seed, step, round) only.
+
+        Why: backends may not advance (or checkpoint) their own RNG between calls (HF `generate`
+        runs under `fork_rng`, so unseeded calls repeat the same noise). Seeding each round from
+        the trainer state gives fresh samples every step and an exact resume with any backend.
+        """
+        return random.Random(f"{self.config.seed}/{self.state.step}/{round_index}").randrange(2**31)
 
     def _rollout(
         self, rows: list[dict[str, Any]], gens: int, sampling: Any, group_offset: int = 0
