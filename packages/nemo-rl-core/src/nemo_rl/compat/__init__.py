@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+from nemo_rl.compat.legacy_launch import LegacyLaunchError, run_legacy_script
 from nemo_rl.compat.legacy_loader import LegacyConfigError, load_legacy_config
 from nemo_rl.compat.migrate import (
     MigrationResult,
@@ -21,10 +22,12 @@ from nemo_rl.compat.migrate import (
 
 __all__ = [
     "LegacyConfigError",
+    "LegacyLaunchError",
     "MigrationResult",
     "UnsupportedAlgorithmError",
     "detect_algorithm",
     "is_legacy_config",
     "load_legacy_config",
     "migrate_legacy_config",
+    "run_legacy_script",
 ]

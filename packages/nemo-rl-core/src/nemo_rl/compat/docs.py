@@ -16,6 +16,7 @@ from pathlib import Path
 
 from nemo_rl.compat.rule_types import Rule
 from nemo_rl.compat.rules_algorithms import DPO_RULES, GRPO_RULES, SFT_RULES
+from nemo_rl.compat.rules_environment import ENVIRONMENT_RULES
 from nemo_rl.compat.rules_generation import GENERATION_RULES
 from nemo_rl.compat.rules_infra import INFRA_RULES
 from nemo_rl.compat.rules_policy import POLICY_RULES
@@ -29,6 +30,7 @@ _GROUPS: list[tuple[str, list[Rule]]] = [
     ("DPO (`dpo.*`)", DPO_RULES),
     ("Policy (`policy.*`)", POLICY_RULES),
     ("Generation (`policy.generation.*`, GRPO only)", GENERATION_RULES),
+    ("Environment (`data.*.env_name`, `env.*`, GRPO only)", ENVIRONMENT_RULES),
     ("Cluster, checkpointing, logger, data, other sections", INFRA_RULES),
 ]
 

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from nemo_rl.compat.legacy_loader import LegacyConfigError, LegacyOverrides, load_legacy_config
 from nemo_rl.compat.rule_types import Drop, MigrationContext, Rule
 from nemo_rl.compat.rules_algorithms import ALGORITHM_RULES
+from nemo_rl.compat.rules_environment import ENVIRONMENT_RULES, environment_for_legacy
 from nemo_rl.compat.rules_generation import GENERATION_RULES
 from nemo_rl.compat.rules_infra import INFRA_RULES
 from nemo_rl.compat.rules_policy import POLICY_RULES
@@ -84,7 +85,7 @@ def detect_algorithm(legacy: Mapping[str, Any]) -> str:
 def _rules_for(algorithm: str) -> tuple[dict[str, Rule], list[Rule]]:
     rules = [*ALGORITHM_RULES[algorithm], *POLICY_RULES]
     if algorithm == "grpo":
-        rules += GENERATION_RULES
+        rules += [*GENERATION_RULES, *ENVIRONMENT_RULES]  # before INFRA_RULES, which drop env.*
     rules += INFRA_RULES
     exact: dict[str, Rule] = {}
     for rule in rules:
@@ -159,14 +160,19 @@ def migrate_legacy_config(
                 mapping[old_key] = None
                 dropped[old_key] = f"superseded by '{winner[1]}' ({winner[2]!r}), which NeMo RL reads"
         _set(tree, new_key, winner[2])
-    _derive(tree, flat)
+    _derive(tree, flat, algorithm)
     warnings += [n for n in ctx.notes if n not in warnings]
     config = _validate(tree, algorithm, mapping, flat)
     return MigrationResult(config, mapping, dropped, warnings, flat)
 
 
-def _derive(tree: dict[str, Any], flat: dict[str, Any]) -> None:
+def _derive(tree: dict[str, Any], flat: dict[str, Any], algorithm: str) -> None:
     """Values the new config needs that no single legacy key holds."""
+    if algorithm == "grpo" and "environment" not in tree:
+        # No env_name key: NeMo RL's first scripts used the config's one `env.<name>` section.
+        environment = environment_for_legacy(flat)
+        if environment is not None:
+            tree["environment"] = environment
     nodes, gpus = flat.get("cluster.num_nodes", 1), flat.get("cluster.gpus_per_node", 0)
     # NeMo RL always ran on Ray; a single device runs best inline, one host's GPUs as processes.
     launcher = "ray" if (nodes or 1) > 1 else "local" if (gpus or 0) > 1 else "inline"

@@ -95,10 +95,11 @@ INFRA_RULES: list[Rule] = [
              "data.default.prompt_file", "data.default.system_prompt_file", "data.prompt_file",
              "data.system_prompt_file", "data.train.prompt_file", "data.train.system_prompt_file",
              "data.validation.prompt_file", "data.validation.system_prompt_file"),
-    *dropped("nemo-rl chooses data processing from the algorithm (and environment from the "
-             "reward function you pass)", "data.default.processor", "data.default.env_name",
-             "data.train.processor", "data.train.env_name", "data.validation.processor",
-             "data.validation.env_name", "data.processor", "data.env_name"),
+    *dropped("nemo-rl chooses data processing from the algorithm", "data.default.processor",
+             "data.train.processor", "data.validation.processor", "data.processor"),
+    # GRPO maps these to `environment` (rules_environment.py, matched first).
+    *dropped("only GRPO uses an environment", "data.default.env_name", "data.train.env_name",
+             "data.validation.env_name", "data.env_name"),
     *dropped("nemo-rl has no automatic train/validation split: set data.val_dataset",
              "data.train.split_validation_size", "data.train.seed"),
     *dropped("nemo-rl tokenizes with the chat template, which decides BOS/EOS and the "
@@ -107,8 +108,8 @@ INFRA_RULES: list[Rule] = [
     unsupported("data.use_multiple_dataloader", "multiple dataloaders"),
     *dropped("only used with data.use_multiple_dataloader", "data.num_prompts_per_dataloader",
              "data.custom_dataloader"),
-    *dropped("environments are plain Python objects or reward functions in nemo-rl (see "
-             "nemo_rl_envs); their NeMo RL settings do not carry over", "env.*"),
+    *dropped("NeMo RL's environment settings (workers, verifier choice) do not carry over; "
+             "GRPO's environment itself comes from data.*.env_name", "env.*"),
     *dropped("the TransferQueue data plane is not part of nemo-rl", "data_plane.*"),
     *dropped("NeMo-Gym reward penalties are not part of nemo-rl", "reward_penalties.*"),
     *dropped("asynchronous RL is not part of nemo-rl yet", "async_rl.*"),
