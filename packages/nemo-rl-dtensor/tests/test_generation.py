@@ -170,3 +170,19 @@ def test_batch_size_chunks_give_the_same_result(tiny_model_path):
     b = chunked.generate(encode(chunked, PROMPTS), greedy)
     assert a["output_ids"].tolist() == b["output_ids"].tolist()
     torch.testing.assert_close(a["logprobs"], b["logprobs"], atol=1e-5, rtol=0)
+
+
+def test_unseeded_calls_advance_the_rng_and_seeded_calls_repeat(tiny_qwen2_path):
+    gen = make_generator(tiny_qwen2_path)
+    prompts = encode(gen, PROMPTS * 4)
+    torch.manual_seed(0)
+    unseeded = SamplingParams(temperature=1.0, max_new_tokens=8)
+    first = gen.generate(prompts, unseeded)["output_ids"]
+    second = gen.generate(prompts, unseeded)["output_ids"]
+    # A rollout per GRPO step: unseeded calls must not replay the same random draws.
+    assert not torch.equal(first, second)
+    seeded = SamplingParams(temperature=1.0, max_new_tokens=8, seed=3)
+    state = torch.get_rng_state()
+    a = gen.generate(prompts, seeded)["output_ids"]
+    assert torch.equal(torch.get_rng_state(), state)  # a seeded call leaves the global RNG alone
+    assert torch.equal(a, gen.generate(prompts, seeded)["output_ids"])

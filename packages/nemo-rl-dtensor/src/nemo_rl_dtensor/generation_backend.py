@@ -20,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+
 from collections.abc import Iterable
 from typing import Any
 
@@ -51,6 +53,10 @@ def right_to_left_padding(
         out[row, width - n :] = input_ids[row, :n]
         mask[row, width - n :] = 1
     return out, mask
+
+
+# Bytes of logits held at once while scoring generated tokens.
+_SCORING_BYTES = 2 * 1024**3
 
 
 class _StopRecorder:
@@ -250,13 +256,16 @@ class HFGenerationBackend:
             eos_token_id=stop_ids,
             pad_token_id=self.tokenizer.pad_token_id,
             return_dict_in_generate=True,
-            output_logits=True,
         )
         was_training = model.training
         model.eval()
         try:
-            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                if sampling.seed is not None:
+            # A seeded call must not disturb the global RNG; an unseeded one must advance it
+            # (forking there would replay the same random draws on every call).
+            seeded = sampling.seed is not None
+            devices = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices) if seeded else contextlib.nullcontext():
+                if seeded:
                     torch.manual_seed(sampling.seed)
                 out = model.generate(
                     input_ids=ids,
@@ -264,9 +273,37 @@ class HFGenerationBackend:
                     generation_config=hf_config,
                     stopping_criteria=StoppingCriteriaList([recorder]),
                 )
+            logprobs = self._score(model, out.sequences, mask)
         finally:
             model.train(was_training)
-        return self._result(out, ids.shape[1], recorder)
+        return self._result(out, ids.shape[1], recorder, logprobs)
+
+    @torch.no_grad()
+    def _score(self, model: torch.nn.Module, sequences: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
+        """Log-probs of the generated tokens under the unscaled model, by one scoring forward pass.
+
+        Keeping `generate`'s per-step logits would hold batch x steps x vocab floats (37 GB at
+        batch 256, 256 steps, a 152k vocabulary); scoring afterwards keeps only the logits of a
+        few rows at a time, and matches `get_logprobs` exactly (same full-sequence forward).
+        """
+        steps = sequences.shape[1] - prompt_mask.shape[1]
+        if steps == 0:
+            return torch.zeros(sequences.shape[0], 0)
+        mask = torch.cat([prompt_mask, prompt_mask.new_ones(sequences.shape[0], steps)], dim=1)
+        # Left-padded prompts: positions count real tokens only, as generate() numbered them.
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        vocab = model.get_output_embeddings().weight.shape[0]
+        rows = max(1, int(_SCORING_BYTES // ((steps + 1) * vocab * 4)))
+        chunks = []
+        for start in range(0, sequences.shape[0], rows):
+            part = slice(start, start + rows)
+            logits = model(
+                input_ids=sequences[part], attention_mask=mask[part], position_ids=positions[part],
+                logits_to_keep=steps + 1,
+            ).logits[:, :-1].float()
+            targets = sequences[part, -steps:]
+            chunks.append(torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu())
+        return torch.cat(chunks)
 
     def _eos_ids(self) -> set[int]:
         ids = {self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set()
@@ -277,12 +314,11 @@ class HFGenerationBackend:
             ids.update(model_eos)
         return ids
 
-    def _result(self, out: Any, prompt_width: int, recorder: _StopRecorder) -> BatchedDataDict:
+    def _result(
+        self, out: Any, prompt_width: int, recorder: _StopRecorder, logprobs: torch.Tensor
+    ) -> BatchedDataDict:
         generated = out.sequences[:, prompt_width:].cpu()
         steps = generated.shape[1]
-        # Raw (unprocessed) logits of every step: the log-probs of the unscaled model.
-        logits = torch.stack(out.logits, dim=1).float().cpu()
-        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, generated.unsqueeze(-1)).squeeze(-1)
         stopped = recorder.stopped_at
         truncated = stopped == 0
         lengths = torch.where(truncated, torch.full_like(stopped, steps), stopped)

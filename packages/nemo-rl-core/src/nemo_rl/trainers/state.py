@@ -46,13 +46,18 @@ def seed_everything(seed: int) -> None:
 
 
 def capture_rng_state() -> dict[str, Any]:
-    """The driver's RNG states (python and torch CPU), for a checkpoint."""
-    return {"python": random.getstate(), "torch": torch.get_rng_state()}
+    """The driver's RNG states (python, torch CPU and CUDA), for a checkpoint."""
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate(_as_tuple(state["python"]))
     torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _as_tuple(value: Any) -> Any:

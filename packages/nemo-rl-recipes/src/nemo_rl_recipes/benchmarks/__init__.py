@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print figures (run them on the hardware you want numbers for)."""

@@ -1,0 +1,133 @@
+"""Throughput of the dtensor training backend and the HF generation backend on one device.
+
+Builds a random model of a real architecture's shape (no hub access needed), then prints:
+training tokens/s (bf16 on GPU, activation checkpointing, AdamW) and generation tokens/s
+(HF `generate` through `HFGenerationBackend`), plus the colocated refit time.
+
+Usage:
+    python -m nemo_rl_recipes.benchmarks.backend_throughput --shape qwen2.5-1.5b --out /tmp/bench
+
+Example:
+    >>> SHAPES["qwen2.5-0.5b"]["hidden_size"]
+    896
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+SHAPES = {
+    "tiny": dict(arch="qwen2", hidden_size=128, layers=2, heads=4),
+    "qwen2.5-0.5b": dict(arch="qwen2", vocab_size=151936, hidden_size=896, layers=24, heads=14,
+                         kv_heads=2, intermediate_size=4864),
+    "qwen2.5-1.5b": dict(arch="qwen2", vocab_size=151936, hidden_size=1536, layers=28, heads=12,
+                         kv_heads=2, intermediate_size=8960),
+}
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def bench_training(model_dir: Path, batch: int, seq_len: int, steps: int) -> dict[str, float]:
+    from nemo_rl.algorithms.sft import NLLLoss
+    from nemo_rl.config import PolicyConfig
+    from nemo_rl.data import BatchedDataDict
+    from nemo_rl.infra.cluster import InlineCluster
+    from nemo_rl_dtensor import DTensorTrainingBackend
+
+    backend = DTensorTrainingBackend()
+    backend.setup(
+        PolicyConfig(model_name=str(model_dir), activation_checkpointing=True,
+                     train_micro_batch_size=batch, offload_reference_to_cpu=True),
+        InlineCluster(),
+    )
+    gen = torch.Generator().manual_seed(0)
+    data = BatchedDataDict(
+        input_ids=torch.randint(10, 250, (batch, seq_len), generator=gen),
+        input_lengths=torch.full((batch,), seq_len),
+        token_mask=torch.ones(batch, seq_len),
+        sample_mask=torch.ones(batch),
+    )
+    backend.train_step(data, NLLLoss())  # warm-up (allocator, kernels)
+    _sync()
+    started = time.perf_counter()
+    for _ in range(steps):
+        backend.train_step(data, NLLLoss())
+    _sync()
+    seconds = (time.perf_counter() - started) / steps
+    started = time.perf_counter()
+    exported = sum(t.numel() for _, t in backend.export_weights())
+    export_s = time.perf_counter() - started
+    backend.shutdown()
+    return {"train_tokens_per_s": batch * seq_len / seconds, "train_step_s": seconds,
+            "export_weights_s": export_s, "params": float(exported)}
+
+
+def bench_generation(model_dir: Path, batch: int, prompt_len: int, new_tokens: int) -> dict[str, float]:
+    from nemo_rl.config import GenerationConfig, SamplingParams
+    from nemo_rl.data import BatchedDataDict
+    from nemo_rl.infra.cluster import InlineCluster
+    from nemo_rl_dtensor import HFGenerationBackend
+
+    backend = HFGenerationBackend()
+    backend.setup(GenerationConfig(model_name=str(model_dir)), InlineCluster())
+    gen = torch.Generator().manual_seed(1)
+    prompts = BatchedDataDict(
+        input_ids=torch.randint(10, 250, (batch, prompt_len), generator=gen),
+        input_lengths=torch.full((batch,), prompt_len),
+    )
+    # No stop: the random model must produce exactly new_tokens per sample.
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=new_tokens, stop_token_ids=[])
+    backend.generate(prompts.slice(0, min(batch, 4)), sampling.model_copy(update={"max_new_tokens": 8}))
+    _sync()
+    started = time.perf_counter()
+    out = backend.generate(prompts, sampling)
+    _sync()
+    seconds = time.perf_counter() - started
+    tokens = float(out["lengths"].sum())
+    return {"generate_tokens_per_s": tokens / seconds, "generate_s": seconds,
+            "generated_tokens": tokens}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen2.5-0.5b")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/nemo_rl_bench"))
+    parser.add_argument("--train-batch", type=int, default=8)
+    parser.add_argument("--seq-len", type=int, default=1024)
+    parser.add_argument("--train-steps", type=int, default=3)
+    parser.add_argument("--gen-batch", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--prompt-len", type=int, default=128)
+    parser.add_argument("--new-tokens", type=int, default=256)
+    args = parser.parse_args(argv)
+
+    from nemo_rl_dtensor.testing import build_tiny_model
+
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    model_dir = args.out / args.shape
+    started = time.perf_counter()
+    build_tiny_model(model_dir, **SHAPES[args.shape])
+    print(f"device: {device}; model {args.shape} built in {time.perf_counter() - started:.0f} s", flush=True)
+    results = {"device": device, "shape": args.shape}
+    results.update(bench_training(model_dir, args.train_batch, args.seq_len, args.train_steps))
+    print(f"training (bf16 autocast on GPU, act. ckpt, AdamW), batch {args.train_batch}x{args.seq_len}: "
+          f"{results['train_tokens_per_s']:,.0f} tokens/s ({results['train_step_s']:.2f} s/step); "
+          f"export_weights {results['export_weights_s']:.2f} s for {results['params'] / 1e9:.2f}B params", flush=True)
+    torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    for batch in args.gen_batch:
+        r = bench_generation(model_dir, batch, args.prompt_len, args.new_tokens)
+        results[f"generate_b{batch}"] = r
+        print(f"HF generation, batch {batch}, {args.prompt_len}-token prompts, {args.new_tokens} new tokens: "
+              f"{r['generate_tokens_per_s']:,.0f} tokens/s ({r['generate_s']:.1f} s)", flush=True)
+    (args.out / f"bench_{args.shape}.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
