@@ -21,7 +21,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Iterable
 from typing import Any
 
