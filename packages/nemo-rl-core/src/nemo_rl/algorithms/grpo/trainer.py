@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import random
 import time
 from collections.abc import Sequence
@@ -101,7 +102,7 @@ class GRPOTrainer(BaseTrainer):
                     "reward_fn(prompt, response, **row) -> float) or set `environment` in the config "
                     "(e.g. environment: math, with nemo-rl-envs installed)"
                 )
-            self.reward_fn = registry.resolve("environments", cfg.environment)(**cfg.environment_options)
+            self.reward_fn = _registered_environment(cfg.environment, cfg.environment_options)
         self.environment = as_environment(self.reward_fn, on_error=cfg.on_reward_error)
         gen_cfg = cfg.generation.model_copy(update={"model_name": cfg.generation.model_name or cfg.policy.model_name})
         self.generation = registry.resolve("generation_backends", gen_cfg.backend)()
@@ -262,3 +263,17 @@ class GRPOTrainer(BaseTrainer):
         if not self.shared_module and getattr(self, "generation", None) is not None:
             self.generation.update_weights(self.policy.export_weights())
 
+
+def _registered_environment(name: str, options: dict[str, Any]) -> Any:
+    """The environment registered as `name`: a class is built with `options`; a registered reward
+    function (e.g. `exact_match`) is used as is, since calling it would score nothing."""
+    target = registry.resolve("environments", name)
+    if inspect.isclass(target):
+        return target(**options)
+    if options:
+        raise ValueError(
+            f"environment {name!r} is a reward function and takes no environment_options "
+            f"(got {sorted(options)}); remove environment_options, or pass your own configured "
+            "callable as fit(reward_fn=...)"
+        )
+    return target
