@@ -147,6 +147,8 @@ def load_for_script(
         if config.algorithm != algorithm:
             raise _wrong_script(algorithm, config.algorithm, path)
         return config
+    # Checked before migrating, so a wrong script is told so rather than failing on another
+    # algorithm's values; the second read (inside the migration) costs a fraction of a second.
     found = detect_algorithm(load_legacy_config(path, overrides))
     if found != algorithm:
         raise _wrong_script(algorithm, found, path)
