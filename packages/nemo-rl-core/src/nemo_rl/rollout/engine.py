@@ -52,6 +52,7 @@ class RolloutEngine:
 
         `batch["rewards"]` is the total reward per sample (the environment's `reward_weights`
         applied, summed over turns); the components are unweighted sums over turns, for logging.
+        `batch["reward_errors"]` counts each sample's reward calls that failed and scored 0.
 
         `prompts` holds `input_ids`/`input_lengths` and the list keys `messages` (the prompt
         conversation) and `rows` (dataset rows, passed to the environment as metadata).
@@ -67,6 +68,7 @@ class RolloutEngine:
         truncated = [False] * n
         turns = [0] * n
         responses = [""] * n
+        reward_errors = [0] * n  # failed reward calls scored 0 (on_reward_error="zero"), per sample
         components: dict[str, torch.Tensor] = {}
         total_reward = torch.zeros(n)
         weights = getattr(self.environment, "reward_weights", None)
@@ -96,6 +98,10 @@ class RolloutEngine:
             step = self.environment.step([messages[i] for i in active], [rows[i] for i in active])
             self._accumulate(components, step.rewards, active, n)
             total_reward[torch.tensor(active, dtype=torch.long)] += step.total_reward(weights).float()
+            for j, i in enumerate(active):
+                meta = step.metadata[j] if step.metadata and j < len(step.metadata) else None
+                if isinstance(meta, dict):
+                    reward_errors[i] += len(meta.get("reward_errors", ()))
             still_active = []
             for j, i in enumerate(active):
                 observation = step.observations[j] if j < len(step.observations) else None
@@ -121,6 +127,7 @@ class RolloutEngine:
         batch["rows"] = rows
         batch["responses"] = responses
         batch["rewards"] = total_reward
+        batch["reward_errors"] = torch.tensor(reward_errors, dtype=torch.float32)
         return batch, components
 
     def _turn_budget(self, active_ids: list[list[int]], sampling: SamplingParams) -> int:

@@ -10,7 +10,8 @@ from nemo_rl.data import BatchedDataDict
 def rollout_metrics(
     batch: BatchedDataDict, rewards: torch.Tensor, components: dict[str, torch.Tensor], prefix: str = ""
 ) -> dict[str, float]:
-    """Reward, length, truncation and turn statistics of a rollout batch (means over samples).
+    """Reward, length, truncation and turn statistics of a rollout batch (means over samples),
+    plus the number of failed reward calls that scored 0 (`reward_errors`).
 
     Reward components are listed one by one when there is more than the plain `reward`.
     """
@@ -24,6 +25,8 @@ def rollout_metrics(
     if len(components) > 1 or (components and "reward" not in components):
         for name, values in components.items():
             metrics[f"{prefix}reward/{name}"] = float(values.mean())
+    if "reward_errors" in batch:  # a count, not a mean: any failure must stand out in the log
+        metrics[f"{prefix}reward_errors"] = float(batch["reward_errors"].sum())
     if "advantages" in batch:
         metrics[f"{prefix}advantages/abs_mean"] = float(batch["advantages"].abs().mean())
     return metrics
