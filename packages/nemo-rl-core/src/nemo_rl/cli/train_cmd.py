@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from nemo_rl.cli.output import stdout_console
 
@@ -33,10 +34,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def configure_logging(debug: bool) -> None:
     from rich.logging import RichHandler
 
+    console = stdout_console()
+    if console.is_terminal:
+        handler: logging.Handler = RichHandler(console=console, show_path=False, markup=False)
+        fmt = "%(message)s"
+    else:  # piped into a file or a CI log: whole lines, unpadded, greppable
+        handler = logging.StreamHandler(sys.stdout)
+        fmt = "%(asctime)s %(levelname)-7s %(message)s"
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(show_path=False, markup=False)],
+        format=fmt,
+        datefmt="%H:%M:%S",
+        handlers=[handler],
         force=True,
     )
     if debug:  # keep third-party chatter out of the debug log
