@@ -199,9 +199,9 @@ class GRPOTrainer(BaseTrainer):
     def _sampling_seed(self, round_index: int) -> int:
         """The sampling seed of one generation round: a function of (seed, step, round) only.
 
-        Why: backends may not advance (or checkpoint) their own RNG between calls (HF `generate`
-        runs under `fork_rng`, so unseeded calls repeat the same noise). Seeding each round from
-        the trainer state gives fresh samples every step and an exact resume with any backend.
+        Why: a backend's own RNG may live in another process (vLLM workers) or be forked per call,
+        so the trainer's checkpoint cannot hold it. Seeding each round from the trainer state gives
+        fresh samples every step and round, and an exact resume, with any backend.
         """
         return random.Random(f"{self.config.seed}/{self.state.step}/{round_index}").randrange(2**31)
 
