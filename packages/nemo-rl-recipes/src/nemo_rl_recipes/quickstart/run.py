@@ -115,7 +115,7 @@ def run_quickstart(
         sft_cfg["max_num_steps"] = sft_steps
     console.print(
         f"[bold]2/3[/] SFT: {sft_cfg['max_num_steps']} steps x {sft_cfg['batch_size']} rows of "
-        f"'a+b+c=' problems (half the answers written as sentences)"
+        f"'a+b+c=' problems (60% of the answers written as sentences)"
     )
     sft = SFTTrainer.from_pretrained(model_dir, **sft_cfg)
     sft_result = sft.fit(dataset=sft_rows(train, seed), val_dataset=None)

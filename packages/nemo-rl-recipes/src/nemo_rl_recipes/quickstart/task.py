@@ -35,7 +35,7 @@ def make_sum_task(seed: int = 0) -> tuple[list[dict[str, str]], list[dict[str, s
     return rows[NUM_VALIDATION:], rows[:NUM_VALIDATION]
 
 
-def sft_rows(rows: list[dict[str, str]], seed: int = 0, sentence_fraction: float = 0.5) -> list[dict[str, str]]:
+def sft_rows(rows: list[dict[str, str]], seed: int = 0, sentence_fraction: float = 0.6) -> list[dict[str, str]]:
     """The SFT set: each answer is the bare number or, for `sentence_fraction` of rows, a sentence."""
     rng = random.Random(seed + 1)
     return [
