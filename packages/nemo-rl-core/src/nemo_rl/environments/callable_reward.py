@@ -230,13 +230,16 @@ def _is_environment(obj: Any) -> bool:
     return callable(getattr(obj, "step", None)) and not inspect.isclass(obj)
 
 
-def as_environment(obj: Any, **reward_options: Any) -> Environment:
+def as_environment(
+    obj: Any, *, environment_options: Mapping[str, Any] | None = None, **reward_options: Any
+) -> Environment:
     """Turn what a user passed as reward into an Environment.
 
     Accepts an Environment (returned as is), a callable or a list/dict of callables (wrapped in
     `RewardEnvironment(obj, **reward_options)`), an Environment class (instantiated with no
-    arguments), or a registered name (`nemo_rl.registry`, group "environments").
-    `reward_options` (on_error, weights, ...) apply only when callables are wrapped.
+    arguments, or with `environment_options`), or a registered name (`nemo_rl.registry`, group
+    "environments"). `reward_options` (on_error, weights, ...) apply only when callables are
+    wrapped; `environment_options` only when an Environment class is built.
 
     Example:
         >>> env = as_environment(lambda prompt, response: 1.0, on_error="zero")
@@ -248,7 +251,13 @@ def as_environment(obj: Any, **reward_options: Any) -> Environment:
 
         obj = registry.resolve("environments", obj)
     if inspect.isclass(obj) and callable(getattr(obj, "step", None)):
-        obj = obj()
+        obj = obj(**(environment_options or {}))
+    elif environment_options:
+        raise ValueError(
+            f"environment_options {sorted(environment_options)} given, but the reward "
+            f"{getattr(obj, '__name__', obj)!r} is not an Environment class that takes options; "
+            "remove environment_options, or pass your own configured callable as reward_fn"
+        )
     if _is_environment(obj):
         return obj
     if obj is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from nemo_rl.algorithms.grpo.config import RewardScalingConfig
+from nemo_rl.algorithms.grpo.config import RewardScalingConfig, RewardShapingConfig
 
 
 def scale_rewards(rewards: torch.Tensor, config: RewardScalingConfig) -> torch.Tensor:
@@ -143,3 +143,34 @@ def group_pass_rate(rewards: torch.Tensor, group_ids: torch.Tensor, threshold: f
         )
     _, hi = _group_min_max(rewards, group)
     return (hi >= threshold).double().mean().item()
+
+
+def shape_rewards(
+    rewards: torch.Tensor,
+    response_lengths: torch.Tensor,
+    shaping: RewardShapingConfig,
+    scaling: RewardScalingConfig,
+    max_new_tokens: int,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The rewards GRPO trains on: the overlong penalty added (if enabled), then scaling.
+
+    Returns (rewards, penalty); penalty is None when shaping is off.
+
+    Example:
+        >>> from nemo_rl.algorithms.grpo.config import RewardScalingConfig, RewardShapingConfig
+        >>> shaping = RewardShapingConfig(enabled=True, overlong_buffer_length=2, max_response_length=4)
+        >>> r, p = shape_rewards(torch.tensor([1.0, 1.0]), torch.tensor([2, 4]), shaping,
+        ...                      RewardScalingConfig(), max_new_tokens=4)
+        >>> r.tolist(), p.tolist()
+        ([1.0, 0.0], [0.0, -1.0])
+    """
+    penalty = None
+    if shaping.enabled:
+        max_len = shaping.max_response_length or max_new_tokens
+        penalty = overlong_penalty(
+            response_lengths, max_len, shaping.overlong_buffer_length, shaping.overlong_buffer_penalty
+        )
+        rewards = rewards + penalty
+    if scaling.enabled:
+        rewards = scale_rewards(rewards, scaling)
+    return rewards, penalty

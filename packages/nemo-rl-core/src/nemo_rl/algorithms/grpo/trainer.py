@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import random
 import time
 from collections.abc import Sequence
@@ -23,12 +22,9 @@ from nemo_rl.algorithms.grpo.advantages import compute_grpo_advantages
 from nemo_rl.algorithms.grpo.config import GRPOConfig
 from nemo_rl.algorithms.grpo.data import GRPOPromptTransform
 from nemo_rl.algorithms.grpo.loss import ClippedPGLoss
-from nemo_rl.algorithms.grpo.rewards import (
-    dynamic_sampling_keep_mask,
-    overlong_penalty,
-    scale_rewards,
-)
+from nemo_rl.algorithms.grpo.rewards import dynamic_sampling_keep_mask, shape_rewards
 from nemo_rl.data import BatchedDataDict
+from nemo_rl.infra.resources import PhaseSwitcher
 from nemo_rl.rollout import RolloutEngine, rollout_metrics
 from nemo_rl.trainers.base import BaseTrainer
 from nemo_rl.trainers.callbacks import Callback
@@ -95,15 +91,18 @@ class GRPOTrainer(BaseTrainer):
         from nemo_rl.environments import as_environment
 
         cfg = self.config
-        if self.reward_fn is None:
-            if cfg.environment is None:
-                raise ValueError(
-                    "GRPO needs a reward: pass fit(reward_fn=...) (any callable "
-                    "reward_fn(prompt, response, **row) -> float) or set `environment` in the config "
-                    "(e.g. environment: math, with nemo-rl-envs installed)"
-                )
-            self.reward_fn = _registered_environment(cfg.environment, cfg.environment_options)
-        self.environment = as_environment(self.reward_fn, on_error=cfg.on_reward_error)
+        if self.reward_fn is None and cfg.environment is None:
+            raise ValueError(
+                "GRPO needs a reward: pass fit(reward_fn=...) (any callable "
+                "reward_fn(prompt, response, **row) -> float) or set `environment` in the config "
+                "(e.g. environment: math, with nemo-rl-envs installed)"
+            )
+        if self.reward_fn is not None:
+            self.environment = as_environment(self.reward_fn, on_error=cfg.on_reward_error)
+        else:
+            self.environment = as_environment(
+                cfg.environment, environment_options=cfg.environment_options, on_error=cfg.on_reward_error
+            )
         gen_cfg = cfg.generation.model_copy(update={"model_name": cfg.generation.model_name or cfg.policy.model_name})
         self.generation = registry.resolve("generation_backends", gen_cfg.backend)()
         self.generation.setup(gen_cfg, self.cluster)
@@ -115,6 +114,7 @@ class GRPOTrainer(BaseTrainer):
         )
         if self.shared_module:
             self.generation.share_module(self.policy.inline_module())
+        self.phases = PhaseSwitcher(colocated=gen_cfg.colocated and not self.shared_module)
         self.rollouts = RolloutEngine(
             self.generation, self.environment, self.tokenizer,
             max_turns=cfg.max_rollout_turns, max_total_length=cfg.policy.max_total_sequence_length,
@@ -132,7 +132,12 @@ class GRPOTrainer(BaseTrainer):
         with self.phase("rollout"):
             batch, components, rounds = self._collect_rollouts(rows)
         metrics: dict[str, float] = {"time/rollout_s": time.perf_counter() - started}
-        rewards = self._shape_rewards(batch, components)
+        rewards, penalty = shape_rewards(
+            batch["rewards"], batch["response_lengths"], cfg.reward_shaping, cfg.reward_scaling,
+            cfg.generation.max_new_tokens,
+        )
+        if penalty is not None:
+            components["overlong_penalty"] = penalty
         sample_mask = batch["sample_mask"].clone()  # 0 for prompts the transform rejected
         if cfg.overlong_filtering:
             sample_mask[batch["truncated"]] = 0.0
@@ -214,29 +219,13 @@ class GRPOTrainer(BaseTrainer):
         if answer_key != "answer":  # rewards read `answer` whatever the dataset calls it
             prompts["rows"] = [{**r, "answer": r[answer_key]} if answer_key in r else r for r in prompts["rows"]]
         prompts = prompts.repeat_interleave(gens)
-        self._enter_generation()
+        self.phases.enter_generation(self.policy, self.generation)
         try:
             batch, components = self.rollouts.run(prompts, sampling)
         finally:
-            self._enter_training()
+            self.phases.enter_training(self.policy, self.generation)
         batch["group_ids"] = torch.arange(len(rows)).repeat_interleave(gens) + group_offset
         return batch, components
-
-    def _shape_rewards(self, batch: BatchedDataDict, components: dict[str, torch.Tensor]) -> torch.Tensor:
-        cfg = self.config
-        rewards = batch["rewards"]
-        if cfg.reward_shaping.enabled:
-            shaping = cfg.reward_shaping
-            max_len = shaping.max_response_length or cfg.generation.max_new_tokens
-            penalty = overlong_penalty(
-                batch["response_lengths"], max_len, shaping.overlong_buffer_length,
-                shaping.overlong_buffer_penalty,
-            )
-            components["overlong_penalty"] = penalty
-            rewards = rewards + penalty
-        if cfg.reward_scaling.enabled:
-            rewards = scale_rewards(rewards, cfg.reward_scaling)
-        return rewards
 
     # --------------------------------------------------------------------- validation
     def validation_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -248,32 +237,8 @@ class GRPOTrainer(BaseTrainer):
         return {k: v for k, v in metrics.items() if not k.startswith("advantages")}
 
     # ------------------------------------------------------------------- colocation
-    def _enter_generation(self) -> None:
-        if self.config.generation.colocated and not self.shared_module:
-            self.policy.offload()
-            self.generation.wake()
-
-    def _enter_training(self) -> None:
-        if self.config.generation.colocated and not self.shared_module:
-            self.generation.sleep()
-            self.policy.onload()
-
     def _refit_generation(self) -> None:
         """Push the updated policy weights to the generation backend (not needed when shared)."""
         if not self.shared_module and getattr(self, "generation", None) is not None:
             self.generation.update_weights(self.policy.export_weights())
 
-
-def _registered_environment(name: str, options: dict[str, Any]) -> Any:
-    """The environment registered as `name`: a class is built with `options`; a registered reward
-    function (e.g. `exact_match`) is used as is, since calling it would score nothing."""
-    target = registry.resolve("environments", name)
-    if inspect.isclass(target):
-        return target(**options)
-    if options:
-        raise ValueError(
-            f"environment {name!r} is a reward function and takes no environment_options "
-            f"(got {sorted(options)}); remove environment_options, or pass your own configured "
-            "callable as fit(reward_fn=...)"
-        )
-    return target
