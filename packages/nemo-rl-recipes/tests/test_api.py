@@ -98,14 +98,32 @@ def test_from_pretrained_sets_flat_and_dotted_fields(tiny_model):
 
 
 @pytest.mark.parametrize(
-    ("trainer_cls", "algorithm", "field"),
-    [(SFTTrainer, "sft", "batch_size"), (DPOTrainer, "dpo", "beta")],
+    ("trainer_cls", "algorithm", "field", "value"),
+    [(SFTTrainer, "sft", "loss_on_prompt", True), (DPOTrainer, "dpo", "beta", 0.25)],
 )
-def test_each_trainer_builds_its_own_config(trainer_cls, algorithm, field, tiny_model):
-    value = 0.25 if field == "beta" else 16
-    trainer = trainer_cls.from_pretrained(tiny_model, **{field: value})
+def test_from_pretrained_then_fit(
+    trainer_cls,
+    algorithm,
+    field,
+    value,
+    tiny_model,
+    tmp_path,
+    run_settings,
+    sum_rows,
+    preference_rows,
+):
+    settings = {**run_settings(tmp_path, algorithm), "policy.max_grad_norm": 0.5}
+    trainer = trainer_cls.from_pretrained(tiny_model, **{field: value}, **settings)
     assert trainer.config.algorithm == algorithm
     assert getattr(trainer.config, field) == value
+    assert trainer.config.policy.max_grad_norm == 0.5
+
+    result = trainer.fit(dataset=preference_rows if algorithm == "dpo" else sum_rows)
+    assert result.steps == 2 and result.checkpoint_path == tmp_path / "ckpt" / "step_2"
+    assert state_dict(result.checkpoint_path).keys() == state_dict(tiny_model).keys()
+    assert {"metrics.jsonl", "curves.png", "config.yaml"} <= {
+        p.name for p in result.run_dir.iterdir()
+    }
 
 
 def test_from_pretrained_names_a_misspelt_field_and_the_fix(tiny_model):
