@@ -69,13 +69,19 @@ class _StopRecorder:
         self.stop_ids = stop_ids
         self.string_criterion = string_criterion
         self.stopped_at = torch.zeros(batch_size, dtype=torch.long)
+        self._stop_tensor: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
-        done = torch.isin(input_ids[:, -1], torch.tensor(self.stop_ids, device=input_ids.device))
+        # Everything stays on the device: a host copy or sync per decoding step would stall the
+        # kernel launches that bound HF decoding speed.
+        if self._stop_tensor is None:
+            self._stop_tensor = torch.tensor(self.stop_ids, device=input_ids.device, dtype=torch.long)
+            self.stopped_at = self.stopped_at.to(input_ids.device)
+        done = torch.isin(input_ids[:, -1], self._stop_tensor)
         if self.string_criterion is not None:
             done = done | self.string_criterion(input_ids, scores)
-        first = done.cpu() & (self.stopped_at == 0)
-        self.stopped_at[first] = input_ids.shape[1] - self.prompt_width
+        step = input_ids.shape[1] - self.prompt_width
+        self.stopped_at = torch.where(done & (self.stopped_at == 0), step, self.stopped_at)
         return done
 
 
@@ -318,7 +324,7 @@ class HFGenerationBackend:
     ) -> BatchedDataDict:
         generated = out.sequences[:, prompt_width:].cpu()
         steps = generated.shape[1]
-        stopped = recorder.stopped_at
+        stopped = recorder.stopped_at.cpu()
         truncated = stopped == 0
         lengths = torch.where(truncated, torch.full_like(stopped, steps), stopped)
         valid = length_mask(lengths, steps)

@@ -96,6 +96,27 @@ def bench_generation(model_dir: Path, batch: int, prompt_len: int, new_tokens: i
             "generated_tokens": tokens}
 
 
+def bench_plain_generate(model_dir: Path, batch: int, prompt_len: int, new_tokens: int) -> dict[str, float]:
+    """Plain `transformers` generate on the same inputs: the baseline the backend is compared with."""
+    from transformers import AutoModelForCausalLM
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+    gen = torch.Generator().manual_seed(1)
+    ids = torch.randint(10, 250, (batch, prompt_len), generator=gen).to(device)
+    kwargs = dict(do_sample=True, temperature=1.0, top_k=0, eos_token_id=None, pad_token_id=0)
+    model.generate(ids[:4], max_new_tokens=8, min_new_tokens=8, **kwargs)
+    _sync()
+    started = time.perf_counter()
+    out = model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **kwargs)
+    _sync()
+    seconds = time.perf_counter() - started
+    tokens = float((out.shape[1] - prompt_len) * batch)
+    del model
+    return {"generate_tokens_per_s": tokens / seconds, "generate_s": seconds}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen2.5-0.5b")
@@ -106,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gen-batch", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--prompt-len", type=int, default=128)
     parser.add_argument("--new-tokens", type=int, default=256)
+    parser.add_argument("--baseline", action="store_true", help="also time plain HF generate")
+    parser.add_argument("--skip-training", action="store_true")
     args = parser.parse_args(argv)
 
     from nemo_rl_dtensor.testing import build_tiny_model
@@ -116,16 +139,23 @@ def main(argv: list[str] | None = None) -> None:
     build_tiny_model(model_dir, **SHAPES[args.shape])
     print(f"device: {device}; model {args.shape} built in {time.perf_counter() - started:.0f} s", flush=True)
     results = {"device": device, "shape": args.shape}
-    results.update(bench_training(model_dir, args.train_batch, args.seq_len, args.train_steps))
-    print(f"training (bf16 autocast on GPU, act. ckpt, AdamW), batch {args.train_batch}x{args.seq_len}: "
+    if not args.skip_training:
+        results.update(bench_training(model_dir, args.train_batch, args.seq_len, args.train_steps))
+        print(f"training (bf16 autocast on GPU, act. ckpt, AdamW), batch {args.train_batch}x{args.seq_len}: "
           f"{results['train_tokens_per_s']:,.0f} tokens/s ({results['train_step_s']:.2f} s/step); "
-          f"export_weights {results['export_weights_s']:.2f} s for {results['params'] / 1e9:.2f}B params", flush=True)
+              f"export_weights {results['export_weights_s']:.2f} s for {results['params'] / 1e9:.2f}B params",
+              flush=True)
     torch.cuda.empty_cache() if torch.cuda.is_available() else None
     for batch in args.gen_batch:
         r = bench_generation(model_dir, batch, args.prompt_len, args.new_tokens)
         results[f"generate_b{batch}"] = r
-        print(f"HF generation, batch {batch}, {args.prompt_len}-token prompts, {args.new_tokens} new tokens: "
+        print(f"HFGenerationBackend, batch {batch}, {args.prompt_len}-token prompts, {args.new_tokens} new tokens: "
               f"{r['generate_tokens_per_s']:,.0f} tokens/s ({r['generate_s']:.1f} s)", flush=True)
+        if args.baseline:
+            b = bench_plain_generate(model_dir, batch, args.prompt_len, args.new_tokens)
+            results[f"plain_generate_b{batch}"] = b
+            print(f"plain transformers generate, same inputs: {b['generate_tokens_per_s']:,.0f} tokens/s "
+                  f"({b['generate_s']:.1f} s)", flush=True)
     (args.out / f"bench_{args.shape}.json").write_text(json.dumps(results, indent=2))
 
 
