@@ -20,6 +20,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from nemo_rl.algorithms.loss_inputs import fetch_tensor
+
+_DPO_HINT = "DPO batches carry reference_logprobs [B, T], computed before training"
+
 
 def summed_response_logprobs(
     logprobs: torch.Tensor, token_mask: torch.Tensor, average: bool = False
@@ -116,23 +120,6 @@ class DPOLoss:
         self.sft_loss_weight = sft_loss_weight
         self.sft_average_log_probs = sft_average_log_probs
 
-    @staticmethod
-    def _fetch(batch: Mapping[str, Any], key: str, shape: tuple[int, ...]) -> torch.Tensor:
-        if key not in batch:
-            raise KeyError(
-                f"DPOLoss needs batch['{key}'] but the batch only has {sorted(batch)}; DPO batches "
-                "carry reference_logprobs [B, T] (computed before training), token_mask [B, T] "
-                "and sample_mask [B]"
-            )
-        value = batch[key]
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
-            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(
-                f"DPOLoss: batch['{key}'] must be a tensor of shape {shape} to match logprobs "
-                f"(got {got}); align it with the [B, T] token layout of the micro-batch"
-            )
-        return value
-
     def __call__(
         self,
         logprobs: torch.Tensor,
@@ -148,8 +135,8 @@ class DPOLoss:
             )
         shape = tuple(logprobs.shape)
         dtype = torch.promote_types(logprobs.dtype, torch.float32)
-        sample_mask = self._fetch(batch, "sample_mask", shape[:1]).to(dtype)
-        reference = self._fetch(batch, "reference_logprobs", shape).to(dtype)
+        sample_mask = fetch_tensor(batch, "sample_mask", shape[:1], "DPOLoss", _DPO_HINT).to(dtype)
+        reference = fetch_tensor(batch, "reference_logprobs", shape, "DPOLoss", _DPO_HINT).to(dtype)
         pair_mask = sample_mask[0::2]
         if not torch.equal(pair_mask, sample_mask[1::2]):
             bad = int((pair_mask != sample_mask[1::2]).nonzero()[0, 0])
@@ -159,7 +146,9 @@ class DPOLoss:
                 "rows of a pair together"
             )
         # Rows of masked pairs may hold anything; dropping their tokens keeps every sum finite.
-        token_mask = self._fetch(batch, "token_mask", shape) * (sample_mask > 0).unsqueeze(-1)
+        token_mask = fetch_tensor(batch, "token_mask", shape, "DPOLoss", _DPO_HINT) * (
+            sample_mask > 0
+        ).unsqueeze(-1)
         total_seqs = float(global_valid_seqs)
         if total_seqs % 2 != 0:
             raise ValueError(

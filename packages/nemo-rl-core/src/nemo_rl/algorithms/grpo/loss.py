@@ -26,6 +26,7 @@ from typing import Any, Literal
 import torch
 
 from nemo_rl.algorithms.grpo.config import GRPOLossConfig
+from nemo_rl.algorithms.loss_inputs import fetch_tensor, global_normaliser
 
 KLType = Literal["k1", "k2", "k3"]
 
@@ -62,35 +63,6 @@ def kl_estimate(
     if output_clamp is not None:
         kl = kl.clamp(min=-output_clamp, max=output_clamp)
     return kl
-
-
-def _fetch(batch: Mapping[str, Any], key: str, shape: tuple[int, ...], why: str) -> torch.Tensor:
-    """batch[key] as a tensor of `shape`, or one error naming the key, the shape and the fix."""
-    if key not in batch:
-        raise KeyError(
-            f"ClippedPGLoss needs batch['{key}'] ({why}) but the batch only has "
-            f"{sorted(batch)}; add it to the training batch"
-        )
-    value = batch[key]
-    if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
-        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-        raise ValueError(
-            f"ClippedPGLoss: batch['{key}'] must be a tensor of shape {shape} to match logprobs "
-            f"(got {got}); align it with the [B, T] token layout of the micro-batch"
-        )
-    return value
-
-
-def _normaliser(global_count: float | torch.Tensor, local_count: float, name: str) -> float:
-    """The global count as a divisor; it must cover at least this micro-batch's own count."""
-    total = float(global_count)
-    if local_count > total * (1 + 1e-6) + 1e-6:
-        raise ValueError(
-            f"{name} ({total:g}) is smaller than this micro-batch's own count ({local_count:g}); "
-            f"pass {name} counted over the whole optimizer batch (all micro-batches and ranks)"
-        )
-    # An empty optimizer batch yields a loss of exactly 0; dividing by 1 keeps it finite.
-    return total if total > 0 else 1.0
 
 
 class ClippedPGLoss:
@@ -203,21 +175,27 @@ class ClippedPGLoss:
             )
         shape = tuple(logprobs.shape)
         compute_dtype = torch.promote_types(logprobs.dtype, torch.float32)
-        token_mask = _fetch(batch, "token_mask", shape, "1 on response tokens").to(compute_dtype)
-        sample_mask = _fetch(batch, "sample_mask", shape[:1], "1 on sequences to train on")
+        token_mask = fetch_tensor(
+            batch, "token_mask", shape, "ClippedPGLoss", "1 on response tokens"
+        ).to(compute_dtype)
+        sample_mask = fetch_tensor(
+            batch, "sample_mask", shape[:1], "ClippedPGLoss", "1 on sequences to train on"
+        )
         mask = token_mask * sample_mask.to(compute_dtype).unsqueeze(-1)
         valid = mask > 0
 
         def per_token(key: str, why: str) -> torch.Tensor:
             # Zero the padding first: where() after exp(-inf - x) would still send NaN gradients.
-            value = _fetch(batch, key, shape, why).to(compute_dtype)
+            value = fetch_tensor(batch, key, shape, "ClippedPGLoss", why).to(compute_dtype)
             return torch.where(valid, value, torch.zeros_like(value))
 
         lp = torch.where(valid, logprobs.to(compute_dtype), torch.zeros((), dtype=compute_dtype))
         prev = per_token("prev_logprobs", "log-probs of the policy that the ratio starts from")
         raw_adv = batch.get("advantages")
         if isinstance(raw_adv, torch.Tensor) and raw_adv.dim() == 1:  # one value per sequence
-            adv = _fetch(batch, "advantages", shape[:1], "one advantage per sequence")
+            adv = fetch_tensor(
+                batch, "advantages", shape[:1], "ClippedPGLoss", "one advantage per sequence"
+            )
             adv = adv.to(compute_dtype).unsqueeze(-1).expand(shape)
         else:
             adv = per_token("advantages", "[B, T] per token or [B] per sequence")
@@ -247,7 +225,7 @@ class ClippedPGLoss:
         )
 
         local_tokens = mask.sum().item()
-        tokens = _normaliser(global_valid_tokens, local_tokens, "global_valid_tokens")
+        tokens = global_normaliser(global_valid_tokens, local_tokens, "global_valid_tokens")
 
         if cfg.token_level_loss:
 
@@ -255,7 +233,7 @@ class ClippedPGLoss:
                 return (mask * x).sum() / tokens
 
         else:
-            seqs = _normaliser(
+            seqs = global_normaliser(
                 global_valid_seqs, sample_mask.to(compute_dtype).sum().item(), "global_valid_seqs"
             )
 

@@ -17,22 +17,7 @@ from typing import Any
 
 import torch
 
-
-def _fetch(batch: Mapping[str, Any], key: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """batch[key] as a tensor of `shape`, or one error naming the key, the shape and the fix."""
-    if key not in batch:
-        raise KeyError(
-            f"NLLLoss needs batch['{key}'] but the batch only has {sorted(batch)}; add it to the "
-            "training batch (token_mask [B, T] marks trained tokens, sample_mask [B] sequences)"
-        )
-    value = batch[key]
-    if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
-        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-        raise ValueError(
-            f"NLLLoss: batch['{key}'] must be a tensor of shape {shape} to match logprobs "
-            f"(got {got}); align it with the [B, T] token layout of the micro-batch"
-        )
-    return value
+from nemo_rl.algorithms.loss_inputs import fetch_tensor
 
 
 class NLLLoss:
@@ -63,8 +48,8 @@ class NLLLoss:
             )
         shape = tuple(logprobs.shape)
         dtype = torch.promote_types(logprobs.dtype, torch.float32)
-        token_mask = _fetch(batch, "token_mask", shape).to(dtype)
-        sample_mask = _fetch(batch, "sample_mask", shape[:1]).to(dtype)
+        token_mask = fetch_tensor(batch, "token_mask", shape, "NLLLoss").to(dtype)
+        sample_mask = fetch_tensor(batch, "sample_mask", shape[:1], "NLLLoss").to(dtype)
         mask = token_mask * sample_mask.unsqueeze(-1)
         # Padding may hold -inf; select rather than multiply so 0 * -inf never makes NaN.
         lp = torch.where(mask > 0, logprobs.to(dtype), torch.zeros((), dtype=dtype))
