@@ -3,42 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 from nemo_rl import registry
-from nemo_rl.algorithms.dpo.config import DPOConfig
-from nemo_rl.algorithms.grpo.config import GRPOConfig
-from nemo_rl.algorithms.sft.config import SFTConfig
 from nemo_rl.cli.main import build_parser, main, subcommand_modules
 from nemo_rl.config import ConfigError
-
-CORE_ALGORITHMS = {"grpo": GRPOConfig, "sft": SFTConfig, "dpo": DPOConfig}
-
-
-@pytest.fixture(autouse=True)
-def core_algorithms():
-    """GRPO/SFT/DPO resolvable by name. nemo-rl-core declares them as entry points; an editable
-    install older than that declaration lacks them, so register the same classes in-process."""
-    missing = [n for n in CORE_ALGORITHMS if n not in registry.available("algorithms")]
-    for name in missing:
-        registry.register("algorithms", name)(CORE_ALGORITHMS[name])
-    yield
-    for name in missing:
-        registry.unregister("algorithms", name)
-
-
-@pytest.fixture
-def chain(tmp_path: Path) -> Path:
-    """A three-file defaults chain: top.yaml -> mid.yaml -> base.yaml."""
-    (tmp_path / "base.yaml").write_text(
-        "algorithm: grpo\nseed: 1\npolicy:\n  model_name: tiny\n  optimizer: {lr: 1.0e-5}\n"
-    )
-    (tmp_path / "mid.yaml").write_text("defaults: base.yaml\nseed: 2\nnum_prompts_per_step: 4\n")
-    top = tmp_path / "top.yaml"
-    top.write_text("defaults: mid.yaml\npolicy: {precision: float32}\n")
-    return top
 
 
 def test_validate_a_three_file_chain(chain, capsys):

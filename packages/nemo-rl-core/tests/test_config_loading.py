@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from nemo_rl import registry
 from nemo_rl.algorithms.dpo.config import DPOConfig
 from nemo_rl.algorithms.grpo.config import GRPOConfig
 from nemo_rl.algorithms.sft.config import SFTConfig
@@ -22,20 +21,6 @@ from nemo_rl.config import (
 )
 from nemo_rl.config.loader import deep_merge, parse_override_value, parse_overrides
 from nemo_rl.config.schema import ABSENT
-
-CORE_ALGORITHMS = {"grpo": GRPOConfig, "sft": SFTConfig, "dpo": DPOConfig}
-
-
-@pytest.fixture(autouse=True)
-def core_algorithms():
-    """GRPO/SFT/DPO resolvable by name. nemo-rl-core declares them as entry points; an editable
-    install older than that declaration lacks them, so register the same classes in-process."""
-    missing = [n for n in CORE_ALGORITHMS if n not in registry.available("algorithms")]
-    for name in missing:
-        registry.register("algorithms", name)(CORE_ALGORITHMS[name])
-    yield
-    for name in missing:
-        registry.unregister("algorithms", name)
 
 
 def write(path: Path, text: str) -> Path:
