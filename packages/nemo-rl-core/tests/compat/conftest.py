@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# The migration reads legacy files with OmegaConf, an optional extra (nemo-rl-core[compat]):
+# with core's dependencies alone (`nox -s core`) these tests are skipped, not failed.
+pytest.importorskip("omegaconf", reason="legacy migration needs nemo-rl-core[compat]")
+
 
 @pytest.fixture(scope="session")
 def legacy_dir() -> Path:
