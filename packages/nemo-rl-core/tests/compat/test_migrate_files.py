@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nemo_rl import registry
 from nemo_rl.compat import UnsupportedAlgorithmError, migrate_legacy_config
 
 LEGACY_FILES = sorted((Path(__file__).parents[1] / "data" / "legacy_configs").glob("*.yaml"))
@@ -87,11 +88,28 @@ def test_ppo_rm_and_distillation_are_refused_by_name(path):
     assert name in str(err.value) and "not support" in str(err.value)
 
 
+def test_megatron_options_are_dropped_while_megatron_is_not_installed(legacy_dir):
+    key = "policy.megatron_cfg.tensor_model_parallel_size"
+    result = migrate_legacy_config(legacy_dir / "grpo_math_70B_megatron.yaml")
+    assert result.config.policy.backend == "megatron"
+    assert result.mapping[key] is None and result.config.policy.backend_options == {}
+    assert "pip install nemo-rl-megatron" in result.dropped[key]
+    assert any("cannot run on this installation" in w for w in result.warnings)
+
+
 def test_megatron_options_follow_the_chosen_backend(legacy_dir):
     dtensor = migrate_legacy_config(legacy_dir / "grpo_math_1B.yaml")
     key = "policy.megatron_cfg.tensor_model_parallel_size"
     assert dtensor.mapping[key] is None and "megatron_cfg.enabled is false" in dtensor.dropped[key]
-    megatron = migrate_legacy_config(legacy_dir / "grpo_math_70B_megatron.yaml")
+
+    class InstalledMegatron:  # what a `nemo_rl.training_backends` entry point would provide
+        pass
+
+    registry.register("training_backends", "megatron")(InstalledMegatron)
+    try:
+        megatron = migrate_legacy_config(legacy_dir / "grpo_math_70B_megatron.yaml")
+    finally:
+        registry.unregister("training_backends", "megatron")
     assert megatron.mapping[key] == "policy.backend_options.tensor_model_parallel_size"
     assert megatron.config.policy.backend_options["tensor_model_parallel_size"] == (
         megatron.legacy_values[key])

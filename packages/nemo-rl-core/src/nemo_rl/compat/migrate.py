@@ -32,7 +32,9 @@ from nemo_rl.config.schema import flatten
 
 SUPPORTED_ALGORITHMS = ("grpo", "sft", "dpo")
 UNSUPPORTED_ALGORITHMS = {
-    "ppo": "PPO", "rm": "reward-model training", "distillation": "distillation",
+    "ppo": "PPO",
+    "rm": "reward-model training",
+    "distillation": "distillation",
 }
 
 
@@ -158,12 +160,43 @@ def migrate_legacy_config(
         for _, old_key, value in sources:
             if value != winner[2]:
                 mapping[old_key] = None
-                dropped[old_key] = f"superseded by '{winner[1]}' ({winner[2]!r}), which NeMo RL reads"
+                dropped[old_key] = (
+                    f"superseded by '{winner[1]}' ({winner[2]!r}), which NeMo RL reads"
+                )
         _set(tree, new_key, winner[2])
     _derive(tree, flat, algorithm)
     warnings += [n for n in ctx.notes if n not in warnings]
     config = _validate(tree, algorithm, mapping, flat)
+    _report_missing_backends(config, mapping, dropped, warnings)
     return MigrationResult(config, mapping, dropped, warnings, flat)
+
+
+def _report_missing_backends(
+    config: Any, mapping: dict[str, str | None], dropped: dict[str, str], warnings: list[str]
+) -> None:
+    """Options of a backend that is not installed cannot be honoured (nothing here can even
+    validate them): they are dropped, each reported in `.dropped` with the install command, so
+    that migrating again after installing the backend carries them."""
+    from nemo_rl import registry
+
+    sections = [("training_backends", "policy", config.policy.backend)]
+    if getattr(config, "generation", None) is not None:
+        sections.append(("generation_backends", "generation", config.generation.backend))
+    for group, section, name in sections:
+        try:
+            registry.resolve(group, name)
+            continue
+        except registry.PluginNotFoundError as err:
+            reason = str(err)
+        prefix = f"{section}.backend_options"
+        for old, new in mapping.items():
+            if new is not None and (new == prefix or new.startswith(prefix + ".")):
+                mapping[old] = None
+                dropped[old] = (
+                    f"an option of backend {name!r}, which is not installed ({reason}); migrate again after installing it to carry it"
+                )
+        getattr(config, section).backend_options = {}
+        warnings.append(f"'{section}.backend: {name}' cannot run on this installation: {reason}")
 
 
 def _derive(tree: dict[str, Any], flat: dict[str, Any], algorithm: str) -> None:
@@ -195,11 +228,16 @@ def _validate(
             if not new_key:  # a check across fields; its message names the fields
                 problems.append(f"{message} (keys named as in nemo-rl; fix the legacy values)")
                 continue
-            sources = [o for o, n in mapping.items() if n and (n == new_key or
-                       n.startswith(new_key + ".") or new_key.startswith(n + "."))]
+            sources = [
+                o
+                for o, n in mapping.items()
+                if n
+                and (n == new_key or n.startswith(new_key + ".") or new_key.startswith(n + "."))
+            ]
             origin = ", ".join(f"{o}={flat[o]!r}" for o in sources) or "derived values"
-            problems.append(f"{new_key} (from legacy {origin}): {message}; fix the legacy "
-                            "value or override it")
+            problems.append(
+                f"{new_key} (from legacy {origin}): {message}; fix the legacy value or override it"
+            )
         raise LegacyConfigError(problems) from None
 
 
@@ -243,11 +281,25 @@ def _parents_are_legacy(parents: Any, base_dir: str | os.PathLike | None) -> boo
 
 
 _LEGACY_SECTIONS = {
-    *SUPPORTED_ALGORITHMS, *UNSUPPORTED_ALGORITHMS, "loss_fn", "env", "data_plane",
-    "reward_penalties", "teacher", "teachers", "value", "value_loss_fn", "async_rl",
+    *SUPPORTED_ALGORITHMS,
+    *UNSUPPORTED_ALGORITHMS,
+    "loss_fn",
+    "env",
+    "data_plane",
+    "reward_penalties",
+    "teacher",
+    "teachers",
+    "value",
+    "value_loss_fn",
+    "async_rl",
     "on_policy_distillation",
 }
 _LEGACY_POLICY_KEYS = {
-    "dtensor_cfg", "megatron_cfg", "generation", "dynamic_batching", "generation_batch_size",
-    "make_sequence_length_divisible_by", "activation_checkpointing_enabled",
+    "dtensor_cfg",
+    "megatron_cfg",
+    "generation",
+    "dynamic_batching",
+    "generation_batch_size",
+    "make_sequence_length_divisible_by",
+    "activation_checkpointing_enabled",
 }
