@@ -1,5 +1,5 @@
-"""Every template passes `nemo-rl train <template> <tiny model, local data, 1 CPU> --dry-run`, or,
-when a plugin it names is not installed here, fails with the one "not installed" line.
+"""Every template passes `nemo-rl train <template> <tiny model, local data, 1 CPU> --dry-run`; a
+backend that is not installed fails the dry run with the one "not installed" line.
 
 A dry run validates the config, resolves the plugins, loads the tokenizer and the first batch and
 prints the batch arithmetic; it must train nothing and write nothing.
@@ -24,9 +24,6 @@ PROVIDERS = {
     ("training_backends", "megatron"): "nemo-rl-megatron",
     ("generation_backends", "vllm"): "nemo-rl-vllm",
 }
-# A plugin that is installed here and does the same job, to dry-run the rest of the template.
-SUBSTITUTES = {"training_backends": "dtensor", "generation_backends": "hf"}
-OVERRIDE_KEY = {"training_backends": "policy.backend", "generation_backends": "generation.backend"}
 NUM_ROWS = 512  # a full step for every template (the largest step is 512 SFT rows)
 
 
@@ -94,22 +91,38 @@ def assert_dry_run_passed(code: int, out: str, err: str, algorithm: str, workdir
     assert {p.name for p in workdir.iterdir()} <= {"train.jsonl", "val.jsonl"}
 
 
-NEEDING_MISSING_PLUGINS = [t for t in TEMPLATES if missing_plugins(load_config(t.path))]
-
-
 @pytest.fixture(params=TEMPLATES, ids=[t.name for t in TEMPLATES])
 def template(request: pytest.FixtureRequest):
     return request.param
 
 
+def test_templates_name_only_installed_plugins():
+    """Templates must run as shipped: none names a backend this installation lacks."""
+    assert {t.name: missing_plugins(load_config(t.path)) for t in TEMPLATES} == {
+        t.name: [] for t in TEMPLATES
+    }
+
+
 def test_template_dry_run(template, tiny_model, in_tmp_dir, capsys, restore_logging):
-    config = load_config(template.path)
-    missing = missing_plugins(config)
     code, out, err = run_cli(dry_run_args(template, in_tmp_dir, tiny_model), capsys)
-    if not missing:
-        assert_dry_run_passed(code, out, err, template.algorithm, in_tmp_dir)
-        return
-    group, name = missing[0]
+    assert_dry_run_passed(code, out, err, template.algorithm, in_tmp_dir)
+
+
+@pytest.mark.parametrize(
+    ("override", "group", "name"),
+    [
+        ("generation.backend=vllm", "generation_backends", "vllm"),
+        ("policy.backend=megatron", "training_backends", "megatron"),
+    ],
+)
+def test_dry_run_names_the_package_of_a_missing_backend(
+    override, group, name, tiny_model, in_tmp_dir, capsys, restore_logging
+):
+    if name in registry.available(group):
+        pytest.skip(f"{name} is installed here")
+    info = next(t for t in TEMPLATES if t.name == "grpo-math-1gpu")
+    args = dry_run_args(info, in_tmp_dir, tiny_model)
+    code, out, err = run_cli([*args[:-1], override, "--dry-run"], capsys)
     kind = group[:-1].replace("_", " ")
     assert code == 2
     assert (
@@ -117,34 +130,3 @@ def test_template_dry_run(template, tiny_model, in_tmp_dir, capsys, restore_logg
         == f"error: {kind} '{name}' is not installed: pip install {PROVIDERS[group, name]}"
     )
     assert "Traceback" not in err + out
-
-
-@pytest.mark.parametrize(
-    "template", NEEDING_MISSING_PLUGINS, ids=[t.name for t in NEEDING_MISSING_PLUGINS]
-)
-def test_template_dry_run_with_installed_substitutes(
-    template, tiny_model, in_tmp_dir, capsys, restore_logging
-):
-    """Templates naming a missing plugin pass once it is swapped for an installed one: the
-    rest of the template (data keys, environment, batch sizes) is sound."""
-    swaps = [
-        f"{OVERRIDE_KEY[group]}={SUBSTITUTES[group]}"
-        for group, _ in missing_plugins(load_config(template.path))
-    ]
-    args = dry_run_args(template, in_tmp_dir, tiny_model)
-    code, out, err = run_cli([*args[:-1], *swaps, "--dry-run"], capsys)
-    assert_dry_run_passed(code, out, err, template.algorithm, in_tmp_dir)
-
-
-def test_templates_needing_missing_plugins_are_the_vllm_ones():
-    """Documents which templates cannot dry-run as shipped here: those rolling out with vLLM."""
-    needing = {t.name for t in NEEDING_MISSING_PLUGINS}
-    if "vllm" in registry.available("generation_backends"):
-        assert needing == set()
-    else:
-        vllm = {
-            t.name
-            for t in TEMPLATES
-            if t.algorithm == "grpo" and load_config(t.path).generation.backend == "vllm"
-        }
-        assert needing == vllm and vllm

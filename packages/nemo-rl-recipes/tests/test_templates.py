@@ -91,10 +91,11 @@ def test_template_hardware_settings_are_consistent(info: TemplateInfo):
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n.startswith("grpo")])
-def test_grpo_template_has_a_reward_and_a_fast_generator(name: str):
+def test_grpo_template_has_a_reward_and_an_installed_generator(name: str):
     cfg = load_template(name)
     assert cfg.environment
-    assert cfg.generation.backend == "vllm"
+    # Templates name only generation backends that exist (vLLM arrives with nemo-rl-vllm).
+    assert cfg.generation.backend == "hf"
     assert cfg.generation.max_new_tokens < cfg.policy.max_total_sequence_length
     if cfg.environment == "math":  # math_reward reads the row's `answer` column itself
         assert cfg.data.answer_key == "answer"

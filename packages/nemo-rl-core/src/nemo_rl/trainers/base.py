@@ -157,6 +157,9 @@ class BaseTrainer:
         shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in batch.items() if hasattr(v, "shape"))
         lines.append(f"first batch: {shapes}")
         lines.extend(self.describe_batches())
+        c = self.config.cluster
+        note = " (not available in this version: the run would stop at start)" if c.launcher == "ray" else ""
+        lines.append(f"cluster: {c.num_nodes} node(s) x {c.gpus_per_node} GPU(s), launcher {c.launcher}{note}")
         steps = min(self.config.max_num_steps, self.config.max_num_epochs * (len(self.data.train_rows) // self.rows_per_step))
         lines.append(f"steps: {steps} (max_num_steps {self.config.max_num_steps}, max_num_epochs {self.config.max_num_epochs})")
         return lines
