@@ -230,3 +230,15 @@ def test_nan_reward_from_the_cli(
     finally:
         registry.unregister("environments", "nan_on_one_prompt")
     assert "returned nan for sample 2" in line and 'on_reward_error="zero"' in line
+
+
+# ------------------------------------------------------------- fewer rows than one step needs
+def test_dataset_smaller_than_one_step(tmp_path, tiny_model, in_tmp_dir, capsys, restore_logging):
+    data = tmp_path / "one_row.jsonl"
+    data.write_text(json.dumps({"prompt": "1+1=", "answer": "2"}) + "\n")
+    config = write_sft_config(tmp_path, tiny_model, str(data))
+    for extra in ([], ["--dry-run"]):
+        error = cli_error(["train", str(config), *extra], capsys)
+        assert "1 rows, fewer than one sft step consumes (2)" in error
+        assert "batch_size" in error
+    assert not (tmp_path / "run").exists()  # nothing written before the data check

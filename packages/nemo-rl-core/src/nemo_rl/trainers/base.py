@@ -148,8 +148,7 @@ class BaseTrainer:
         from nemo_rl.data.tokenizer import load_tokenizer
 
         lines = [f"config: valid {self.algorithm_name} config", *self.plugin_summary()]
-        self.data = self._build_datamodule(DataModule, dataset, val_dataset)
-        self.data.validate_columns(self.required_data_columns())
+        self._load_data(DataModule, dataset, val_dataset)
         lines.append(f"data: {len(self.data.train_rows)} train rows, {len(self.data.val_rows or [])} validation rows")
         self.tokenizer = load_tokenizer(self.config.policy)
         lines.append(f"tokenizer: {self.config.policy.tokenizer_name} (vocab {len(self.tokenizer)})")
@@ -182,9 +181,8 @@ class BaseTrainer:
 
         cfg = self.config
         seed_everything(cfg.seed)
+        self._load_data(DataModule, dataset, val_dataset)  # before anything is written
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.data = self._build_datamodule(DataModule, dataset, val_dataset)
-        self.data.validate_columns(self.required_data_columns())
         with self.phase("setup: tokenizer"):
             self.tokenizer = load_tokenizer(cfg.policy)
         self._fill_schedule_length()
@@ -223,6 +221,23 @@ class BaseTrainer:
         gbs = self.config.policy.train_global_batch_size
         updates = steps * (1 if gbs is None else max(1, self.sequences_per_step // gbs))
         sched.total_steps = max(1, updates)
+
+    def _load_data(self, datamodule_cls: Any, dataset: Any, val_dataset: Any) -> None:
+        """Load and check the data: the columns the algorithm reads, and at least one step's rows."""
+        self.data = self._build_datamodule(datamodule_cls, dataset, val_dataset)
+        self.data.validate_columns(self.required_data_columns())
+        rows = len(self.data.train_rows)
+        if rows < self.rows_per_step:
+            raise ValueError(
+                f"the training data has {rows} rows, fewer than one {self.algorithm_name} step "
+                f"consumes ({self.rows_per_step}); add data or lower the rows per step "
+                f"({self.rows_per_step_field} in the config)"
+            )
+
+    @property
+    def rows_per_step_field(self) -> str:
+        """The config field that sets `rows_per_step` (named in errors)."""
+        return "batch_size"
 
     def _build_datamodule(self, datamodule_cls: Any, dataset: Any, val_dataset: Any) -> Any:
         d = self.config.data

@@ -50,6 +50,8 @@ class GRPOTrainer(BaseTrainer):
     def rows_per_step(self) -> int:
         return self.config.num_prompts_per_step
 
+    rows_per_step_field = "num_prompts_per_step"
+
     @property
     def sequences_per_step(self) -> int:
         return self.config.sequences_per_step * self.config.epochs_per_rollout
