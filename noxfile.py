@@ -19,7 +19,7 @@ CORE = "packages/nemo-rl-core"
 def lint(session: nox.Session) -> None:
     """ruff over the whole workspace."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "packages", "noxfile.py")
+    session.run("ruff", "check", "packages", "tests", "noxfile.py")
 
 
 @nox.session

@@ -98,9 +98,8 @@ def run_quickstart(
     console: Console | None = None,
 ) -> QuickstartResult:
     """Build the tiny model, run SFT then GRPO, and return the held-out accuracies."""
-    from nemo_rl_dtensor.testing import build_tiny_model
-
     from nemo_rl import GRPOTrainer, SFTTrainer
+    from nemo_rl_dtensor.testing import build_tiny_model
 
     console = console or Console()
     started = time.perf_counter()
