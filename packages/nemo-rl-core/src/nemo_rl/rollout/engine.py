@@ -50,7 +50,7 @@ class RolloutEngine:
     ) -> tuple[BatchedDataDict, dict[str, torch.Tensor]]:
         """Roll out every prompt; returns the sequence batch and the reward components.
 
-        `batch["rewards"]` is the total reward per sample (the environment's `reward_weights`
+        `batch["rewards"]` is the total reward per sample (the EnvStep's own weights
         applied, summed over turns); the components are unweighted sums over turns, for logging.
         `batch["reward_errors"]` counts each sample's reward calls that failed and scored 0.
 
@@ -71,7 +71,6 @@ class RolloutEngine:
         reward_errors = [0] * n  # failed reward calls scored 0 (on_reward_error="zero"), per sample
         components: dict[str, torch.Tensor] = {}
         total_reward = torch.zeros(n)
-        weights = getattr(self.environment, "reward_weights", None)
         active = list(range(n))
         for turn in range(self.max_turns):
             if not active:
@@ -97,7 +96,7 @@ class RolloutEngine:
                 turns[i] += 1
             step = self.environment.step([messages[i] for i in active], [rows[i] for i in active])
             self._accumulate(components, step.rewards, active, n)
-            total_reward[torch.tensor(active, dtype=torch.long)] += step.total_reward(weights).float()
+            total_reward[torch.tensor(active, dtype=torch.long)] += step.total_reward().float()
             for j, i in enumerate(active):
                 meta = step.metadata[j] if step.metadata and j < len(step.metadata) else None
                 if isinstance(meta, dict):
