@@ -303,3 +303,30 @@ def test_weighted_reward_components_are_combined_and_logged(
         )
     )
     assert keep.metrics["reward/mean"] == pytest.approx(float(expected.mean()))
+
+
+def test_dynamic_sampling_gives_up_with_a_clear_error(tiny_model, tmp_path, settings, prompt_rows):
+    def constant(prompt, response, **_):  # every group ties: nothing for dynamic sampling to keep
+        return 1.0
+
+    trainer = GRPOTrainer.from_pretrained(
+        tiny_model,
+        **settings["grpo"](
+            tmp_path, max_num_steps=1, use_dynamic_sampling=True, dynamic_sampling_max_gen_batches=2
+        ),
+    )
+    with pytest.raises(RuntimeError, match=r"found only 0 of \d+ prompt groups .* after 2 extra"):
+        trainer.fit(dataset=prompt_rows, reward_fn=constant)
+
+
+@pytest.mark.parametrize("score", [0.0, 1.0])
+def test_validation_reports_greedy_pass_at_1(tiny_model, tmp_path, settings, prompt_rows, score):
+    def reward(prompt, response, **_):
+        return score
+
+    trainer = GRPOTrainer.from_pretrained(
+        tiny_model, **settings["grpo"](tmp_path, max_num_steps=1, val_at_end=True)
+    )
+    result = trainer.fit(dataset=prompt_rows, reward_fn=reward, val_dataset=prompt_rows[:4])
+    assert result.metrics["val/accuracy"] == score
+    assert result.metrics["val/reward/mean"] == score
