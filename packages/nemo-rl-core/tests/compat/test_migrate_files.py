@@ -42,8 +42,13 @@ def _common_keys(algorithm: str, legacy: dict[str, Any]) -> dict[str, Any]:
     micro = legacy["policy.train_micro_batch_size"]
     # NeMo RL counts DPO micro-batches in preference pairs, nemo-rl in sequences.
     expected["policy.train_micro_batch_size"] = 2 * micro if algorithm == "dpo" else micro
-    for key in ("enabled", "checkpoint_dir", "save_period", "keep_top_k", "metric_name"):
+    for key in ("enabled", "checkpoint_dir", "save_period", "keep_top_k"):
         expected[f"checkpointing.{key}"] = legacy[f"checkpointing.{key}"]
+    # NeMo RL's metric names, as nemo-rl logs the same metrics.
+    expected["checkpointing.metric_name"] = {
+        "val:accuracy": "val/accuracy", "train:loss": "loss", "val:val_loss": "val/loss",
+        "val:validation-default_loss": "val/loss", None: None,
+    }[legacy["checkpointing.metric_name"]]
     if algorithm == "grpo":
         for key in ("num_prompts_per_step", "num_generations_per_prompt"):
             expected[f"grpo.{key}"] = legacy[f"grpo.{key}"]

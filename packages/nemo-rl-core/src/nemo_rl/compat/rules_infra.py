@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from nemo_rl.compat.rule_types import Drop, MigrationContext, Rule, dropped, same, unsupported
@@ -33,6 +34,21 @@ def _logger_section(backend: str):
     return condition
 
 
+def metric_name(legacy: Any) -> Any:
+    """NeMo RL's checkpoint metric (`val:accuracy`, `train:loss`, `val:val_loss`,
+    `val:validation-<set>_loss`) as nemo-rl logs it (`val/accuracy`, `loss`, `val/loss`).
+
+    Example:
+        >>> metric_name("val:validation-default_loss"), metric_name("train:loss")
+        ('val/loss', 'loss')
+    """
+    if not isinstance(legacy, str) or ":" not in legacy:
+        return legacy
+    split, name = legacy.split(":", 1)
+    name = re.sub(r"^(val_|validation-[^_]*_)", "", name)
+    return name if split == "train" else f"{split}/{name}"
+
+
 def _one_dataset(value: Any, ctx: MigrationContext) -> Any:
     if isinstance(value, list):
         return Drop("several datasets in one split are not supported by nemo-rl yet; set "
@@ -50,8 +66,9 @@ INFRA_RULES: list[Rule] = [
     *dropped("nemo-rl's config has no port or topology settings", "cluster.master_port_range_low",
              "cluster.master_port_range_high", "cluster.segment_size"),
     *same(*[f"checkpointing.{k}" for k in
-            ("enabled", "checkpoint_dir", "metric_name", "higher_is_better", "keep_top_k",
-             "save_period")]),
+            ("enabled", "checkpoint_dir", "higher_is_better", "keep_top_k", "save_period")]),
+    Rule("checkpointing.metric_name", "checkpointing.metric_name",
+         "val:x -> val/x, train:x -> x", lambda v, c: metric_name(v)),
     *dropped("nemo-rl checkpoints always hold the model as HF safetensors",
              "checkpointing.model_save_format", "checkpointing.save_consolidated"),
     *dropped("nemo-rl checkpoints always hold the optimizer state (resume is exact)",
