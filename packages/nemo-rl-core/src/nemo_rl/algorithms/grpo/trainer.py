@@ -125,7 +125,7 @@ class GRPOTrainer(BaseTrainer):
 
     def load_checkpoint(self, path: Any) -> None:
         super().load_checkpoint(path)
-        self._refit_generation()
+        self._generation_stale = True
 
     # ------------------------------------------------------------------------------ step
     def training_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -163,7 +163,7 @@ class GRPOTrainer(BaseTrainer):
                 train_metrics = self.policy.train_step(train_batch, self.loss_fn)
         metrics.update(train_metrics)
         metrics["time/train_s"] = time.perf_counter() - started
-        self._refit_generation()
+        self._generation_stale = True  # pushed at the next rollout, once generation is awake
         return metrics
 
     def _collect_rollouts(
@@ -222,6 +222,7 @@ class GRPOTrainer(BaseTrainer):
             prompts["rows"] = [{**r, "answer": r[answer_key]} if answer_key in r else r for r in prompts["rows"]]
         prompts = prompts.repeat_interleave(gens)
         self.phases.enter_generation(self.policy, self.generation)
+        self._refit_generation()
         try:
             batch, components = self.rollouts.run(prompts, sampling)
         finally:
@@ -240,7 +241,8 @@ class GRPOTrainer(BaseTrainer):
 
     # ------------------------------------------------------------------- colocation
     def _refit_generation(self) -> None:
-        """Push the updated policy weights to the generation backend (not needed when shared)."""
-        if not self.shared_module and getattr(self, "generation", None) is not None:
+        """Push updated policy weights to the (awake) generation backend; a shared module needs none."""
+        if getattr(self, "_generation_stale", False) and not self.shared_module:
             self.generation.update_weights(self.policy.export_weights())
+        self._generation_stale = False
 
