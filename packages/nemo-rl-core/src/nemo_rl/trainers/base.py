@@ -159,8 +159,7 @@ class BaseTrainer:
         c = self.config.cluster
         note = " (not available in this version: the run would stop at start)" if c.launcher == "ray" else ""
         lines.append(f"cluster: {c.num_nodes} node(s) x {c.gpus_per_node} GPU(s), launcher {c.launcher}{note}")
-        steps = min(self.config.max_num_steps, self.config.max_num_epochs * (len(self.data.train_rows) // self.rows_per_step))
-        lines.append(f"steps: {steps} (max_num_steps {self.config.max_num_steps}, max_num_epochs {self.config.max_num_epochs})")
+        lines.append(f"steps: {self.total_steps()} (max_num_steps {self.config.max_num_steps}, max_num_epochs {self.config.max_num_epochs})")
         return lines
 
     @contextmanager
@@ -217,7 +216,7 @@ class BaseTrainer:
         sched = self.config.policy.scheduler
         if sched.name == "constant" or sched.total_steps is not None:
             return
-        steps = min(self.config.max_num_steps, self.config.max_num_epochs * (len(self.data.train_rows) // self.rows_per_step))
+        steps = self.total_steps()
         gbs = self.config.policy.train_global_batch_size
         updates = steps * (1 if gbs is None else max(1, self.sequences_per_step // gbs))
         sched.total_steps = max(1, updates)
@@ -279,13 +278,14 @@ class BaseTrainer:
             self.setup(dataset, val_dataset)
         cfg = self.config
         total = self.total_steps()
-        for line in self.describe_batches():
-            log.info(line)
         history: list[dict[str, float]] = []
         metrics: dict[str, float] = {}
         self.callbacks.on_fit_start(self)
         with RunProgress(total, start_step=self.state.step) as progress:
             self.progress = progress
+            for line in [*self.describe_batches(), f"steps: {total}"]:
+                # The batch arithmetic is the first thing users get wrong: always show it.
+                progress.console.print(line, markup=False) if progress.enabled else log.info(line)
             if cfg.val_at_start and self.state.step == 0 and self.data.val_rows:
                 self._log(self.validate(), self.state.step)
             while self.state.step < total and not self._stop_reason:
@@ -321,8 +321,10 @@ class BaseTrainer:
         return result
 
     def total_steps(self) -> int:
+        """Steps of the run: `max_num_steps`, or fewer when `max_num_epochs` passes end first."""
         cfg = self.config
-        return min(cfg.max_num_steps, cfg.max_num_epochs * len(self.sampler))
+        steps_per_epoch = len(self.data.train_rows) // self.rows_per_step  # the sampler drops the rest
+        return min(cfg.max_num_steps, cfg.max_num_epochs * steps_per_epoch)
 
     def next_rows(self) -> list[dict[str, Any]]:
         """The next step's rows from the resumable sampler (algorithms may draw more)."""
