@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -28,7 +27,7 @@ from nemo_rl import registry
 from nemo_rl.config import AlgorithmConfig
 from nemo_rl.trainers.callbacks import Callback, CallbackList
 from nemo_rl.trainers.progress import RunProgress
-from nemo_rl.trainers.result import FitResult
+from nemo_rl.trainers.result import FitResult, write_run_summary
 from nemo_rl.trainers.state import (
     TrainerState,
     capture_rng_state,
@@ -385,20 +384,7 @@ class BaseTrainer:
     def _finish(self, result: FitResult) -> None:
         if self.logger is not None:
             self.logger.close()
-        try:
-            from nemo_rl.trainers.plot import plot_metrics
-
-            plot_metrics(self.run_dir / "metrics.jsonl", self.run_dir / "curves.png")
-        except ImportError:
-            log.info("matplotlib is not installed: no curves.png (pip install nemo-rl-core[plot])")
-        (self.run_dir / "result.json").write_text(
-            json.dumps(
-                {"metrics": result.metrics, "steps": result.steps, "stop_reason": result.stop_reason,
-                 "checkpoint_path": str(result.checkpoint_path) if result.checkpoint_path else None},
-                indent=2,
-                default=float,
-            )
-        )
+        write_run_summary(result)
 
     def close(self) -> None:
         """Shut workers down (also done at interpreter exit)."""
