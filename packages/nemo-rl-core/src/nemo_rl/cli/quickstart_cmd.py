@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
         raise ImportError(
             f"the quickstart ships with nemo-rl-recipes ({err}); pip install nemo-rl-recipes"
         ) from err
-    from rich.console import Console
+    from nemo_rl.cli.output import stdout_console
 
-    console = Console()
+    console = stdout_console()
     result = run_quickstart(
         args.workdir, seed=args.seed, sft_steps=args.sft_steps, grpo_steps=args.grpo_steps, console=console
     )

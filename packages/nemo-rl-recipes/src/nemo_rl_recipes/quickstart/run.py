@@ -102,7 +102,10 @@ def run_quickstart(
     from nemo_rl import GRPOTrainer, SFTTrainer
     from nemo_rl_dtensor.testing import build_tiny_model
 
-    console = console or Console()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-file load/save bars would drown the quickstart's lines
+    console = console or Console(soft_wrap=True)
     started = time.perf_counter()
     workdir = Path(workdir)
     if workdir.exists():
@@ -110,6 +113,9 @@ def run_quickstart(
     train, val = make_sum_task(seed)
     console.print(f"[bold]1/3[/] building a tiny Qwen2-style model offline in {workdir / 'model'}")
     model_dir = build_tiny_model(workdir / "model", arch="qwen2", hidden_size=128, layers=2, heads=4, seed=seed)
+
+    base_accuracy = _greedy_accuracy(model_dir, val, workdir / "base", seed)
+    console.print(f"    held-out accuracy before SFT {100 * base_accuracy:.1f}%")
 
     sft_cfg = _settings(SFT_SETTINGS, workdir, "sft", seed)
     if sft_steps is not None:
@@ -124,8 +130,6 @@ def run_quickstart(
     grpo_cfg = _settings(GRPO_SETTINGS, workdir, "grpo", seed)
     if grpo_steps is not None:
         grpo_cfg["max_num_steps"] = grpo_steps
-    base_accuracy = _greedy_accuracy(model_dir, val, workdir / "base", seed)
-    console.print(f"    held-out accuracy before SFT {100 * base_accuracy:.1f}%")
     console.print(
         f"[bold]3/3[/] GRPO: {grpo_cfg['max_num_steps']} steps x {grpo_cfg['num_prompts_per_step']} "
         f"prompts x {grpo_cfg['num_generations_per_prompt']} samples, exact-match reward"
