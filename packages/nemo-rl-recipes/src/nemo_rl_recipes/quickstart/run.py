@@ -101,7 +101,6 @@ def run_quickstart(
     """Build the tiny model, run SFT then GRPO, and return the held-out accuracies."""
     from nemo_rl import GRPOTrainer, SFTTrainer
     from nemo_rl_dtensor.testing import build_tiny_model
-
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-file load/save bars would drown the quickstart's lines
