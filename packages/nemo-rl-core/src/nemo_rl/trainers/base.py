@@ -25,6 +25,7 @@ import torch
 
 from nemo_rl import registry
 from nemo_rl.config import AlgorithmConfig
+from nemo_rl.config.schema import dump_config
 from nemo_rl.trainers.callbacks import Callback, CallbackList
 from nemo_rl.trainers.progress import RunProgress
 from nemo_rl.trainers.result import FitResult, write_run_summary
@@ -197,7 +198,7 @@ class BaseTrainer:
         )
         self.logger = Logger(cfg.logger, self.run_dir)
         self.logger.log_hyperparams(cfg.model_dump(mode="json"))
-        (self.run_dir / CONFIG_FILE).write_text(_dump_yaml(cfg))
+        (self.run_dir / CONFIG_FILE).write_text(dump_config(cfg))
         self.checkpoints = CheckpointManager(cfg.checkpointing) if cfg.checkpointing.enabled else None
         if self.checkpoints is not None and cfg.checkpointing.resume:
             latest = self.checkpoints.latest()
@@ -360,7 +361,7 @@ class BaseTrainer:
             tmp = Path(tmp)
             self.policy.save_checkpoint(tmp)
             torch.save(state, tmp / STATE_FILE)
-            (tmp / CONFIG_FILE).write_text(_dump_yaml(self.config))
+            (tmp / CONFIG_FILE).write_text(dump_config(self.config))
         path = self.checkpoints.latest()
         self.callbacks.on_checkpoint(self, path)
         return path
@@ -391,8 +392,3 @@ class BaseTrainer:
         if self.cluster is not None:
             self.cluster.shutdown()
 
-
-def _dump_yaml(config: AlgorithmConfig) -> str:
-    import yaml
-
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -22,8 +22,6 @@ class TrainerState:
     step: int = 0
     consumed_rows: int = 0
     sampler: dict[str, Any] = field(default_factory=dict)
-    best_metric: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
