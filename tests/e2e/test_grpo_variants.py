@@ -264,28 +264,21 @@ def _runs_of_ones(mask: torch.Tensor) -> list[tuple[int, int]]:
 
 
 def test_weighted_reward_components_are_combined_and_logged(
-    tiny_model, tmp_path, settings, rewards, prompt_rows
+    tiny_model, tmp_path, settings, rewards, prompt_rows, recorder
 ):
-    from nemo_rl.trainers import Callback
-
-    class Keep(Callback):
-        def on_rollout_end(self, trainer, rollout, metrics):
-            self.rollout, self.metrics = rollout, metrics
-
     def length(prompt, response, **_):
         return rewards["length"](prompt, response)
 
     def parity(prompt, response, **_):
         return rewards["parity"](prompt, response)
 
-    keep = Keep()
     trainer = GRPOTrainer.from_pretrained(tiny_model, **settings["grpo"](tmp_path, max_num_steps=1))
     trainer.fit(
         dataset=prompt_rows,
         reward_fn={"length": (length, 2.0), "parity": (parity, 0.5)},
-        callbacks=[keep],
+        callbacks=[recorder],
     )
-    batch = keep.rollout
+    batch, metrics = recorder.rollouts[0], recorder.rollout_metrics[0]
     expected = torch.tensor(
         [
             2.0 * length(m[-2]["content"], m[-1]["content"])
@@ -295,14 +288,14 @@ def test_weighted_reward_components_are_combined_and_logged(
     )
     assert torch.allclose(batch["rewards"], expected)
     # Each component is logged unweighted, beside the weighted total.
-    assert keep.metrics["reward/length"] == pytest.approx(
+    assert metrics["reward/length"] == pytest.approx(
         float(
             expected.new_tensor(
                 [length(m[-2]["content"], m[-1]["content"]) for m in batch["messages"]]
             ).mean()
         )
     )
-    assert keep.metrics["reward/mean"] == pytest.approx(float(expected.mean()))
+    assert metrics["reward/mean"] == pytest.approx(float(expected.mean()))
 
 
 def test_dynamic_sampling_gives_up_with_a_clear_error(tiny_model, tmp_path, settings, prompt_rows):

@@ -10,6 +10,7 @@ from nemo_rl.data import BatchedDataDict
 from nemo_rl.infra.cluster import InlineCluster
 from nemo_rl_dtensor import DTensorTrainingBackend, HFGenerationBackend
 from nemo_rl_dtensor.generation_backend import right_to_left_padding
+from nemo_rl_dtensor.testing import prompt_plus_generation
 
 PROMPTS = ["2+2=", "Say hi: ", "x", "Capital of France? "]
 
@@ -35,17 +36,6 @@ def encode(gen: HFGenerationBackend, texts: list[str]) -> BatchedDataDict:
     return BatchedDataDict(input_ids=ids, input_lengths=torch.tensor([len(r) for r in rows]))
 
 
-def full_sequences(prompts: BatchedDataDict, out: BatchedDataDict) -> BatchedDataDict:
-    """Right-padded prompt + generated tokens, for scoring with the training backend."""
-    total = prompts["input_lengths"] + out["lengths"]
-    ids = torch.zeros(prompts.size, int(total.max()), dtype=torch.long)
-    for i in range(prompts.size):
-        p, n = int(prompts["input_lengths"][i]), int(out["lengths"][i])
-        ids[i, :p] = prompts["input_ids"][i, :p]
-        ids[i, p : p + n] = out["output_ids"][i, :n]
-    return BatchedDataDict(input_ids=ids, input_lengths=total)
-
-
 def test_right_to_left_padding():
     ids, mask = right_to_left_padding(torch.tensor([[1, 2, 3], [4, 0, 0]]), torch.tensor([3, 1]), 9)
     assert ids.tolist() == [[1, 2, 3], [9, 9, 4]]
@@ -59,7 +49,7 @@ def test_generation_logprobs_match_training_logprobs(tiny_qwen2_path):
     out = gen.generate(
         prompts, SamplingParams(temperature=0.7, top_k=20, max_new_tokens=12, seed=1)
     )
-    scored = trainer.get_logprobs(full_sequences(prompts, out))
+    scored = trainer.get_logprobs(prompt_plus_generation(prompts, out))
     for i in range(prompts.size):
         p, n = int(prompts["input_lengths"][i]), int(out["lengths"][i])
         assert (scored[i, p : p + n] - out["logprobs"][i, :n]).abs().max() < 1e-4

@@ -11,7 +11,7 @@ from nemo_rl.config import GenerationConfig, PolicyConfig, SamplingParams
 from nemo_rl.data import BatchedDataDict
 from nemo_rl.infra.cluster import InlineCluster, LocalProcessCluster
 from nemo_rl_dtensor import DTensorTrainingBackend, HFGenerationBackend
-from nemo_rl_dtensor.testing import QWEN2_0_5B_SHAPE, build_tiny_model
+from nemo_rl_dtensor.testing import QWEN2_0_5B_SHAPE, build_tiny_model, prompt_plus_generation
 from transformers import AutoTokenizer
 
 pytestmark = pytest.mark.gpu
@@ -54,7 +54,7 @@ def test_bf16_training_and_generation_on_0_5b(qwen_0_5b, sft_batch_factory):
     assert gen.model.dtype == torch.bfloat16
     assert out["output_ids"].shape[0] == 8 and torch.isfinite(out["logprobs"]).all()
     # The bf16 generator and the fp32-master / bf16-compute trainer agree to bf16 accuracy.
-    full = _concat(prompts, out)
+    full = prompt_plus_generation(prompts, out)
     scored = trainer.get_logprobs(full)
     diffs = [
         (scored[i, p : p + n] - out["logprobs"][i, :n]).abs().mean().item()
@@ -97,13 +97,3 @@ def _count_model(path: Path) -> torch.nn.Module:
 
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))
-
-
-def _concat(prompts: BatchedDataDict, out: BatchedDataDict) -> BatchedDataDict:
-    total = prompts["input_lengths"] + out["lengths"]
-    ids = torch.zeros(prompts.size, int(total.max()), dtype=torch.long)
-    for i in range(prompts.size):
-        p, n = int(prompts["input_lengths"][i]), int(out["lengths"][i])
-        ids[i, :p] = prompts["input_ids"][i, :p]
-        ids[i, p : p + n] = out["output_ids"][i, :n]
-    return BatchedDataDict(input_ids=ids, input_lengths=total)

@@ -196,3 +196,25 @@ def build_tiny_model(
     )
     model.save_pretrained(str(path))
     return path
+
+
+def prompt_plus_generation(prompts: Any, generated: Any) -> Any:
+    """Right-padded prompt + generated tokens of a `generate` call, as a batch to score with a
+    training backend's `get_logprobs` (tests compare both sides' log-probs this way).
+
+    Example:
+        >>> from nemo_rl.data import BatchedDataDict
+        >>> p = BatchedDataDict(input_ids=torch.tensor([[5, 6, 0]]), input_lengths=torch.tensor([2]))
+        >>> g = BatchedDataDict(output_ids=torch.tensor([[7, 0]]), lengths=torch.tensor([1]))
+        >>> prompt_plus_generation(p, g)["input_ids"].tolist()
+        [[5, 6, 7]]
+    """
+    from nemo_rl.data import BatchedDataDict
+
+    total = prompts["input_lengths"] + generated["lengths"]
+    ids = torch.zeros(prompts.size, int(total.max()), dtype=torch.long)
+    for i in range(prompts.size):
+        p, n = int(prompts["input_lengths"][i]), int(generated["lengths"][i])
+        ids[i, :p] = prompts["input_ids"][i, :p]
+        ids[i, p : p + n] = generated["output_ids"][i, :n]
+    return BatchedDataDict(input_ids=ids, input_lengths=total)
