@@ -91,7 +91,11 @@ INFRA_RULES: list[Rule] = [
     unsupported("logger.monitor_gpus", "GPU utilisation monitoring"),
     *dropped("GPU utilisation monitoring is not supported", "logger.gpu_monitoring.*"),
     unsupported("logger.num_val_samples_to_print", "printing validation samples", (0, None)),
-    *same("data.max_input_seq_length", "data.shuffle", "data.num_workers"),
+    *same("data.max_input_seq_length", "data.shuffle"),
+    # NeMo RL's torch DataLoader workers; nemo-rl has no DataLoader (rows sit in memory and each
+    # step's batch is tokenized in the trainer), so there is nothing for workers to do.
+    *dropped("nemo-rl has no dataloader workers: rows are held in memory and each step's batch "
+             "is tokenized by the trainer", "data.num_workers"),
     *_dataset_key("train", "dataset_name", "data.dataset"),
     *_dataset_key("train", "data_path", "data.dataset"),
     *_dataset_key("train", "split", "data.split"),

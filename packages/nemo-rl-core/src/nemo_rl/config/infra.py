@@ -99,4 +99,3 @@ class DataConfig(ConfigModel):
     apply_chat_template: bool = True
     max_input_seq_length: PositiveInt | None = None
     shuffle: bool = True
-    num_workers: int = Field(0, ge=0)
