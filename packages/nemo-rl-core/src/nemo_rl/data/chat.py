@@ -66,9 +66,16 @@ def check_messages(messages: Any, where: str) -> list[Message]:
             and isinstance(message.get("role"), str)
             and isinstance(message.get("content"), str)
         ):
+            sharegpt = isinstance(message, Mapping) and "from" in message and "value" in message
+            hint = (
+                " (this is ShareGPT's {'from', 'value'} layout: convert each message to "
+                "{'role': 'user'|'assistant'|'system', 'content': ...})"
+                if sharegpt
+                else ""
+            )
             raise ChatFormatError(
                 f"{where}: message {index} is {message!r:.80}; every message must be a dict "
-                f"with string 'role' and 'content'"
+                f"with string 'role' and 'content'{hint}"
             )
         checked.append(dict(message))  # type: ignore[arg-type]
     return checked
@@ -95,8 +102,8 @@ def render_prompt_messages(
         [{'role': 'user', 'content': 'hi (fr)'}]
     """
     key = messages_key or prompt_key
+    option = "messages_key" if messages_key else "prompt_key"
     if key not in row:
-        option = "messages_key" if messages_key else "prompt_key"
         raise ChatFormatError(
             f"row has no column {key!r}; columns present: {_columns(row)}; set data.{option} "
             f"to the column holding the prompt"
@@ -108,13 +115,13 @@ def render_prompt_messages(
                 f"data.prompt_template formats a string prompt, but column {key!r} holds a "
                 f"message list, which is used as it is: unset data.prompt_template"
             )
-        messages = check_messages(value, f"column {key!r}")
+        messages = check_messages(value, f"column {key!r} (data.{option})")
         if drop_trailing_assistant:
             while messages and messages[-1]["role"] == "assistant":
                 messages.pop()
             if not messages:
                 raise ChatFormatError(
-                    f"column {key!r}: the conversation holds only assistant messages, so no "
+                    f"column {key!r} (data.{option}): the conversation holds only assistant messages, so no "
                     f"prompt is left; add the user turn that precedes them"
                 )
     else:

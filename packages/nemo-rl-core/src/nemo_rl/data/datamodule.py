@@ -25,19 +25,23 @@ Example:
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
 from nemo_rl.config.infra import DataConfig
+from nemo_rl.data.formats import MESSAGES_COLUMNS, detect_columns, messages_column
 from nemo_rl.data.sampler import ResumableSampler
 from nemo_rl.data.sources import DatasetSourceError, LoadedRows, load_source
+
+log = logging.getLogger("nemo_rl")
 
 # Column names commonly used for each role, to suggest the right key when the default is absent.
 _COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "prompt_key": ("prompt", "problem", "question", "query", "instruction", "input", "text"),
     "answer_key": ("answer", "solution", "response", "output", "completion", "target", "label"),
-    "messages_key": ("messages", "conversation", "conversations", "chat", "dialog"),
+    "messages_key": MESSAGES_COLUMNS,
     "chosen_key": ("chosen", "preferred", "accepted", "positive"),
     "rejected_key": ("rejected", "dispreferred", "negative"),
 }
@@ -103,7 +107,7 @@ class DataModule:
         self.train_source = train
         self.val_source = val
         self.max_val_samples = max_val_samples
-        self.config = DataConfig(
+        settings = dict(
             dataset=train if isinstance(train, str) else None,
             val_dataset=val if isinstance(val, str) else None,
             split=split,
@@ -116,6 +120,11 @@ class DataModule:
             system_prompt=system_prompt,
             prompt_template=prompt_template,
             apply_chat_template=apply_chat_template,
+        )
+        # Only values that differ from the defaults count as given, so `detect_columns` may
+        # still fill in the column settings that were left alone.
+        self.config = DataConfig(
+            **{k: v for k, v in settings.items() if v != DataConfig.model_fields[k].default}
         )
 
     @classmethod
@@ -176,6 +185,29 @@ class DataModule:
         """The validation rows, at most `max_val_samples`; empty when no validation data is set."""
         return self._val.rows if self._val is not None else []
 
+    def detect_columns(self, algorithm: str, config: DataConfig | None = None) -> DataConfig:
+        """Fill the column settings left at their defaults from the first training row's shape.
+
+        Recognises conversation (`messages`) columns and TRL's prompt/completion and preference
+        rows (see `nemo_rl.data.formats`); settings the user gave are kept. Returns `config`
+        (default: `self.config`) updated, and updates `self.config`'s column settings to match.
+
+        Example:
+            >>> chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+            >>> dm = DataModule([{"messages": chat}])
+            >>> dm.detect_columns("sft").messages_key, dm.config.messages_key
+            ('messages', 'messages')
+        """
+        config = self.config if config is None else config
+        if not self.train_rows:
+            return config
+        resolved, note = detect_columns(config, self.train_rows[0], algorithm)
+        if note is not None:
+            log.info("data: %s", note)
+            columns = {f: getattr(resolved, f) for f in _KEY_FIELDS_WITH_COLUMNS}
+            self.config = self.config.model_copy(update=columns)
+        return resolved
+
     def validate_columns(self, required: Sequence[str]) -> None:
         """Raise `ColumnError` if any training or validation row lacks a column of `required`.
 
@@ -201,6 +233,10 @@ class DataModule:
         where = f"{name}" if index == 0 else f"{name} (row {index})"
         message = f"column {column!r} not found in {where}; columns present: {', '.join(present) or 'none'}"
         fields = [f for f in _KEY_FIELDS_WITH_COLUMNS if getattr(self.config, f) == column]
+        conversation = messages_column(row)
+        if conversation is not None and fields and fields[0] in ("prompt_key", "answer_key"):
+            # The rows hold conversations: the fix is the messages column, not another prompt.
+            return f"{message}; column {conversation!r} holds conversations: set data.messages_key={conversation}"
         if not fields:
             return f"{message}; add the column to every row"
         field = fields[0]

@@ -224,6 +224,8 @@ class BaseTrainer:
     def _load_data(self, datamodule_cls: Any, dataset: Any, val_dataset: Any) -> None:
         """Load and check the data: the columns the algorithm reads, and at least one step's rows."""
         self.data = self._build_datamodule(datamodule_cls, dataset, val_dataset)
+        # Columns left at their defaults follow the rows' shape (messages, TRL prompt/completion).
+        self.config.data = self.data.detect_columns(self.algorithm_name, self.config.data)
         self.data.validate_columns(self.required_data_columns())
         rows = len(self.data.train_rows)
         if rows < self.rows_per_step:

@@ -2,7 +2,10 @@
 
 A row is either a conversation (`data.messages_key`, a list of `{"role", "content"}` messages
 with at least one assistant turn) or a prompt/answer pair (`data.prompt_key` and
-`data.answer_key`), which becomes `[system?, user: prompt, assistant: answer]`. By default only
+`data.answer_key`), which becomes `[system?, user: prompt, assistant: answer]`; the prompt may be
+a message list and the answer a list of assistant messages (TRL's conversational
+prompt/completion). `messages` and TRL's `prompt`/`completion` columns are found without
+configuration (`nemo_rl.data.formats`). By default only
 the assistant turns are trained on (`loss_on_prompt=True` trains on every token).
 
 Example (`tokenizer` is any HF tokenizer with a chat template)::
@@ -80,11 +83,12 @@ class SFTDataTransform:
                     f"row has no column {c.messages_key!r} (data.messages_key); columns present: "
                     f"{', '.join(row)}"
                 )
-            messages = check_messages(row[c.messages_key], f"column {c.messages_key!r}")
+            where = f"column {c.messages_key!r} (data.messages_key)"
+            messages = check_messages(row[c.messages_key], where)
             if not any(m["role"] == "assistant" for m in messages):
                 raise ChatFormatError(
-                    f"column {c.messages_key!r}: the conversation has no assistant message, so "
-                    f"nothing would be trained on; every SFT conversation needs an assistant turn"
+                    f"{where}: the conversation has no assistant message, so nothing would be "
+                    f"trained on; every SFT conversation needs an assistant turn"
                 )
             if c.system_prompt is not None and messages[0]["role"] != "system":
                 messages.insert(0, {"role": "system", "content": c.system_prompt})
@@ -95,6 +99,8 @@ class SFTDataTransform:
                 f"{', '.join(row)}; set data.answer_key to the column holding the target text"
             )
         answer = row[c.answer_key]
+        if isinstance(answer, list):  # TRL's conversational prompt/completion
+            return self._prompt_and_completion(row, answer)
         if isinstance(answer, bool) or not isinstance(answer, (str, int, float)):
             raise ChatFormatError(
                 f"column {c.answer_key!r} holds a {type(answer).__name__} ({answer!r:.60}); SFT "
@@ -102,6 +108,19 @@ class SFTDataTransform:
             )
         prompt = render_prompt_messages(row, **prompt_settings(c))
         return [*prompt, {"role": "assistant", "content": str(answer)}]
+
+    def _prompt_and_completion(self, row: Mapping[str, Any], completion: list) -> list[Message]:
+        """A prompt (string or messages) followed by a completion given as assistant messages."""
+        c = self.config
+        where = f"column {c.answer_key!r} (data.answer_key)"
+        completion = check_messages(completion, where)
+        if not any(m["role"] == "assistant" for m in completion):
+            raise ChatFormatError(
+                f"{where}: the completion has no assistant message, so nothing would be trained "
+                f"on; a conversational completion is a list of assistant messages"
+            )
+        settings = {**prompt_settings(c), "drop_trailing_assistant": False}
+        return [*render_prompt_messages(row, **settings), *completion]
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> BatchedDataDict:
         if not rows:
