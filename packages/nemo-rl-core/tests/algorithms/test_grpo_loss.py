@@ -148,15 +148,16 @@ def test_kl_estimators_by_hand() -> None:
 def test_kl_penalty_adds_to_the_loss_with_its_gradient() -> None:
     # A = 0 so pg = 0. d = ref - logp = [-1, 1] on two response tokens; k3 = [0.367879, 0.718282],
     # mean 0.543081; L = 0.1 * 0.543081 = 0.0543081.
-    # dk3/dlogp = -(e^d - 1) = 1 - e^d: 1 - e^-1 = 0.632121 and 1 - e = -1.718282; times 0.1 / 2.
+    # Gradient per token: pathwise dk3/dlogp = 1 - e^d, plus the sampling term k3 = e^d - 1 - d:
+    # together -d = [1, -1]; times 0.1 / 2 tokens. (The pathwise term alone would give
+    # [0.632121, -1.718282] * 0.05.)
     logp = [[0.0, -1.0, -2.0]]
     batch = _batch([[0.0, -1.0, -2.0]], [0.0], [[0, 1, 1]], ref=[[0.0, -2.0, -1.0]])
     loss, metrics, grad = _run(_cfg(kl_penalty=0.1, kl_type="k3"), logp, batch, tokens=2)
     assert loss == pytest.approx(0.1 * (math.exp(-1) + math.e - 2) / 2)
     assert metrics["kl"] == pytest.approx((math.exp(-1) + math.e - 2) / 2)
     assert metrics["kl_loss"] == pytest.approx(loss)
-    expected = torch.tensor([[0.0, 1 - math.exp(-1), 1 - math.e]]) * 0.1 / 2
-    torch.testing.assert_close(grad, expected)
+    torch.testing.assert_close(grad, torch.tensor([[0.0, 0.05, -0.05]]))
 
 
 # Importance correction: the policy equals prev (r = 1), A = 1 -> pg = -1 per token; the weights

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import torch
 
 from nemo_rl.algorithms.grpo.config import GRPOLossConfig
+from nemo_rl.algorithms.grpo.importance import importance_weights
 from nemo_rl.algorithms.loss_inputs import fetch_tensor, global_normaliser
 
 KLType = Literal["k1", "k2", "k3"]
@@ -37,6 +38,7 @@ def kl_estimate(
     kl_type: KLType = "k3",
     input_clamp: float | None = None,
     output_clamp: float | None = None,
+    sampling_term: bool = False,
 ) -> torch.Tensor:
     """Per-token estimate of KL(policy || reference) from the sampled tokens' log-probs.
 
@@ -44,14 +46,30 @@ def kl_estimate(
     k3 = exp(d) - 1 - d (Schulman's unbiased, non-negative estimator); the result is clamped to
     +-output_clamp.
 
+    `sampling_term` makes the gradient that of the expectation: the tokens were sampled from the
+    policy itself, so grad E_pi[k] = E_pi[grad k + k grad log pi], and the second (score-function)
+    term is missing from grad k alone. The estimate is multiplied by s = exp(logprobs -
+    detach(logprobs)), which is 1 but has gradient 1 with respect to logprobs; each token's
+    gradient becomes dk/dlogprobs + k. A token whose d the input clamp changed gets no gradient
+    at all (s is detached there, as the clamp already cuts the pathwise term), and the output
+    clamp, applied after the product, stops both terms too. The value does not change.
+
     Example:
         >>> import torch
         >>> kl_estimate(torch.tensor([0.0]), torch.tensor([-2.0]), "k2")
         tensor([2.])
+        >>> lp = torch.tensor([0.0], requires_grad=True)
+        >>> kl_estimate(lp, torch.tensor([-2.0]), "k2", sampling_term=True).backward()
+        >>> lp.grad  # dk2/dlogp = -d = 2, plus k2 = 2
+        tensor([4.])
     """
     d = reference_logprobs - logprobs
+    score = torch.exp(logprobs - logprobs.detach()) if sampling_term else None
     if input_clamp is not None:
-        d = d.clamp(min=-input_clamp, max=input_clamp)
+        clamped = d.clamp(min=-input_clamp, max=input_clamp)
+        if score is not None:
+            score = torch.where(d == clamped, score, score.detach())
+        d = clamped
     if kl_type == "k1":
         kl = -d
     elif kl_type == "k2":
@@ -60,6 +78,8 @@ def kl_estimate(
         kl = torch.expm1(d) - d  # expm1 keeps precision when the policies are close (d ~ 0)
     else:
         raise ValueError(f"kl_type must be 'k1', 'k2' or 'k3' (got {kl_type!r})")
+    if score is not None:
+        kl = score * kl
     if output_clamp is not None:
         kl = kl.clamp(min=-output_clamp, max=output_clamp)
     return kl
@@ -72,11 +92,18 @@ class ClippedPGLoss:
     r = exp(logprobs - prev_logprobs) (with `sequence_level_importance_ratios`, GSPO: one ratio
     per sequence, exp of the masked mean log-ratio); pg = max(-A r, -A clamp(r, 1 - ratio_clip_min,
     1 + ratio_clip_max)); dual clip: where A < 0, pg = min(pg, -c A); CISPO:
-    pg = -A detach(clamp(r)) logprobs. The loss per token is l = w pg + kl_penalty k, with w the
-    detached importance weight exp(prev_logprobs - generation_logprobs) when
-    `use_importance_sampling_correction` (truncated as "tis", "icepop" or "seq-mask-tis"), else 1,
-    and k the `kl_estimate` to `reference_logprobs`. Token-level: L = sum(m l) / global_valid_tokens;
-    sequence-level: L = sum_i sample_mask_i mean_t(l_i) / global_valid_seqs.
+    pg = -A detach(clamp(r)) logprobs. The loss per token is l = w pg + kl_penalty k, where:
+
+    - w is 1, or with `use_importance_sampling_correction` the detached weight of
+      `importance_weights`: exp(prev_logprobs - generation_logprobs) per token, or for GSPO one
+      weight per sequence, exp(sum over its tokens of prev_logprobs - generation_logprobs); the
+      truncation ("tis", "icepop"; "seq-mask-tis" per token only) acts on that weight;
+    - k is `kl_estimate(logprobs, reference_logprobs, sampling_term=True)`: its gradient holds the
+      score-function term k d(logprobs) besides dk, because the tokens were sampled from the
+      policy being trained (see `kl_estimate`; NeMo RL's loss does the same).
+
+    Token-level: L = sum(m l) / global_valid_tokens; sequence-level:
+    L = sum_i sample_mask_i mean_t(l_i) / global_valid_seqs.
 
     Batch keys: `prev_logprobs` [B, T], `advantages` [B, T] or [B], `token_mask` [B, T],
     `sample_mask` [B]; `generation_logprobs` [B, T] when the correction is on (else used for the
@@ -109,33 +136,16 @@ class ClippedPGLoss:
                 f"loss.truncated_importance_sampling_ratio ({high}); the kept range would be "
                 "empty. Use for example 0.5 and 2.0"
             )
-        self.config = config
-
-    def _importance_weights(
-        self, log_weights: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Detached weights w [B, T] and the bool tensor of tokens whose weight was truncated."""
-        cfg = self.config
-        raw = torch.exp(log_weights).detach()
-        kind = cfg.truncated_importance_sampling_type
-        if kind is None:
-            # An overflowed weight carries no usable signal; drop the token instead of poisoning
-            # the whole loss with inf.
-            return torch.nan_to_num(raw, nan=0.0, posinf=0.0), torch.zeros_like(
-                raw, dtype=torch.bool
+        if (
+            config.sequence_level_importance_ratios
+            and config.truncated_importance_sampling_type == "seq-mask-tis"
+        ):
+            raise ValueError(
+                "loss.truncated_importance_sampling_type 'seq-mask-tis' masks sequences by their "
+                "per-token weights, but loss.sequence_level_importance_ratios gives each sequence "
+                "one weight already: use 'tis' or 'icepop' with GSPO"
             )
-        low = cfg.truncated_importance_sampling_ratio_min or 0.0
-        high = float(cfg.truncated_importance_sampling_ratio)  # the config requires it with a type
-        if kind == "seq-mask-tis":
-            num = (mask * log_weights).sum(-1)
-            den = mask.sum(-1)
-            seq_weight = torch.exp(num / torch.where(den > 0, den, 1.0)).detach()
-            outside = ((seq_weight < low) | (seq_weight > high)).unsqueeze(-1).expand_as(raw)
-        else:
-            outside = (raw < low) | (raw > high)
-        if kind == "tis":
-            return raw.clamp(min=low, max=high), outside
-        return torch.where(outside, torch.zeros_like(raw), raw), outside
+        self.config = config
 
     def _policy_gradient(
         self, lp: torch.Tensor, prev: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor
@@ -209,14 +219,23 @@ class ClippedPGLoss:
             metrics_extra["generation_logprob_error"] = (prev - gen).abs()
             metrics_extra["importance_weight_mean"] = torch.exp(prev - gen)
             if cfg.use_importance_sampling_correction:
-                weights, truncated = self._importance_weights(prev - gen, mask)
+                weights, truncated = importance_weights(
+                    prev - gen,
+                    mask,
+                    sequence_level=cfg.sequence_level_importance_ratios,
+                    kind=cfg.truncated_importance_sampling_type,
+                    low=cfg.truncated_importance_sampling_ratio_min,
+                    high=cfg.truncated_importance_sampling_ratio,
+                )
                 if cfg.truncated_importance_sampling_type is not None:
                     metrics_extra["importance_weight_truncated_fraction"] = truncated.to(pg.dtype)
 
         kl = None
         if cfg.kl_penalty > 0 or "reference_logprobs" in batch:
             ref = per_token("reference_logprobs", "log-probs of the reference policy for the KL")
-            kl = kl_estimate(lp, ref, cfg.kl_type, cfg.kl_input_clamp, cfg.kl_output_clamp)
+            kl = kl_estimate(
+                lp, ref, cfg.kl_type, cfg.kl_input_clamp, cfg.kl_output_clamp, sampling_term=True
+            )
         pg_term = torch.where(valid, weights * pg, torch.zeros_like(pg))
         kl_term = (
             torch.where(valid, cfg.kl_penalty * kl, torch.zeros_like(kl))
