@@ -64,15 +64,21 @@ def test_unregister_removes_the_plugin(always_one):
         registry.resolve("environments", "always_one")
 
 
-def test_miss_for_a_known_plugin_names_the_package_to_install():
-    if "megatron" in registry.available("training_backends"):
-        pytest.skip("nemo-rl-megatron is installed here")
+def test_miss_for_a_known_plugin_names_the_package_to_install(monkeypatch):
+    monkeypatch.setitem(registry.KNOWN_PROVIDERS, ("environments", "ghost"), "nemo-rl-ghost")
     with pytest.raises(PluginNotFoundError) as info:
+        registry.resolve("environments", "ghost")
+    assert str(info.value) == "environment 'ghost' is not installed: pip install nemo-rl-ghost"
+
+
+def test_a_planned_backend_is_not_available_yet_and_sends_nobody_to_install_it():
+    if "megatron" in registry.available("training_backends"):
+        pytest.skip("a megatron backend is installed here")
+    with pytest.raises(registry.PluginNotAvailableError) as info:
         registry.resolve("training_backends", "megatron")
-    assert (
-        str(info.value)
-        == "training backend 'megatron' is not installed: pip install nemo-rl-megatron"
-    )
+    message = str(info.value)
+    assert message.startswith("training backend 'megatron' is not available yet")
+    assert "pip install" not in message and "dtensor" in message
 
 
 def test_miss_for_a_close_name_suggests_it(always_one):

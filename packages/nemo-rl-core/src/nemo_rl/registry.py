@@ -2,7 +2,8 @@
 
 Groups (entry-point group names in parentheses): training_backends (`nemo_rl.training_backends`),
 generation_backends, environments, algorithms, datasets, loggers. A miss names the package to
-install when the name is one we know.
+install when the name is one we know, and says "not available yet" for a planned plugin that no
+package provides yet (`PLANNED`: the vLLM and Megatron backends).
 
 Example:
     >>> from nemo_rl import registry
@@ -29,17 +30,24 @@ GROUPS = (
     "loggers",
 )
 
-# Which distribution provides a well-known plugin, so a miss can say what to install.
+# Which distribution provides a well-known plugin, so a miss can say what to install. Only
+# packages that declare the plugin's entry point belong here (tests/test_packaging.py checks).
 KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("training_backends", "dtensor"): "nemo-rl-dtensor",
-    ("training_backends", "megatron"): "nemo-rl-megatron",
     ("generation_backends", "hf"): "nemo-rl-dtensor",
-    ("generation_backends", "vllm"): "nemo-rl-vllm",
     ("environments", "math"): "nemo-rl-envs",
     ("environments", "code"): "nemo-rl-envs",
     ("loggers", "tensorboard"): "nemo-rl-core[tensorboard]",
     ("loggers", "wandb"): "nemo-rl-core[wandb]",
     ("loggers", "mlflow"): "nemo-rl-core[mlflow]",
+}
+
+# Plugins that are planned but not written: their packages exist only as empty skeletons, so a
+# miss says "not available yet" rather than sending users to install a package that would not
+# provide them. An entry moves to KNOWN_PROVIDERS when its package declares the entry point.
+PLANNED: dict[tuple[str, str], str] = {
+    ("training_backends", "megatron"): "nemo-rl-megatron",
+    ("generation_backends", "vllm"): "nemo-rl-vllm",
 }
 
 T = TypeVar("T")
@@ -48,6 +56,10 @@ _in_process: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
 
 class PluginNotFoundError(LookupError):
     """A plugin name that no installed package or in-process registration provides."""
+
+
+class PluginNotAvailableError(PluginNotFoundError):
+    """A plugin that is planned (see `PLANNED`) but not available in this version of nemo-rl."""
 
 
 @dataclass(frozen=True)
@@ -122,10 +134,16 @@ def resolve(group: str, name: str) -> Any:
                 f"import ({err}); install its dependencies: pip install {package}"
             ) from err
     kind = group[:-1].replace("_", " ")
+    names = sorted(set(eps) | set(_in_process[group]))
+    planned = PLANNED.get((group, name))
+    if planned:
+        raise PluginNotAvailableError(
+            f"{kind} {name!r} is not available yet (planned in {planned}); available: "
+            f"{', '.join(names) or 'none'}"
+        )
     provider = KNOWN_PROVIDERS.get((group, name))
     if provider:
         raise PluginNotFoundError(f"{kind} {name!r} is not installed: pip install {provider}")
-    names = sorted(set(eps) | set(_in_process[group]))
     close = difflib.get_close_matches(name, names, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise PluginNotFoundError(

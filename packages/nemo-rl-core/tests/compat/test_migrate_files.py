@@ -93,12 +93,13 @@ def test_ppo_rm_and_distillation_are_refused_by_name(path):
     assert name in str(err.value) and "not support" in str(err.value)
 
 
-def test_megatron_options_are_dropped_while_megatron_is_not_installed(legacy_dir):
+def test_megatron_options_are_dropped_while_megatron_is_not_available(legacy_dir):
     key = "policy.megatron_cfg.tensor_model_parallel_size"
     result = migrate_legacy_config(legacy_dir / "grpo_math_70B_megatron.yaml")
     assert result.config.policy.backend == "megatron"
     assert result.mapping[key] is None and result.config.policy.backend_options == {}
-    assert "pip install nemo-rl-megatron" in result.dropped[key]
+    assert "not available yet" in result.dropped[key]
+    assert "pip install" not in result.dropped[key]
     assert any("cannot run on this installation" in w for w in result.warnings)
 
 

@@ -174,9 +174,10 @@ def migrate_legacy_config(
 def _report_missing_backends(
     config: Any, mapping: dict[str, str | None], dropped: dict[str, str], warnings: list[str]
 ) -> None:
-    """Options of a backend that is not installed cannot be honoured (nothing here can even
-    validate them): they are dropped, each reported in `.dropped` with the install command, so
-    that migrating again after installing the backend carries them."""
+    """Options of a backend that is not installed (or not available yet) cannot be honoured
+    (nothing here can even validate them): they are dropped, each reported in `.dropped` with the
+    reason (the install command, or "not available yet"), so that migrating again once the
+    backend is there carries them."""
     from nemo_rl import registry
 
     sections = [("training_backends", "policy", config.policy.backend)]
@@ -188,12 +189,18 @@ def _report_missing_backends(
             continue
         except registry.PluginNotFoundError as err:
             reason = str(err)
+            # A planned backend cannot be installed yet: no "install it and migrate again".
+            later = (
+                "migrate again once nemo-rl provides it to carry it"
+                if isinstance(err, registry.PluginNotAvailableError)
+                else "migrate again after installing it to carry it"
+            )
         prefix = f"{section}.backend_options"
         for old, new in mapping.items():
             if new is not None and (new == prefix or new.startswith(prefix + ".")):
                 mapping[old] = None
                 dropped[old] = (
-                    f"an option of backend {name!r}, which is not installed ({reason}); migrate again after installing it to carry it"
+                    f"an option of backend {name!r}, which cannot run here ({reason}); {later}"
                 )
         getattr(config, section).backend_options = {}
         warnings.append(f"'{section}.backend: {name}' cannot run on this installation: {reason}")

@@ -42,16 +42,16 @@ class SamplingParams(ConfigModel):
 class GenerationConfig(ConfigModel):
     """The rollout engine: which backend generates and how it samples.
 
-    `backend` names a registered generation backend (`hf` ships with nemo-rl-dtensor, `vllm` with
-    nemo-rl-vllm). `colocated` shares the accelerators with training (generation sleeps while the
-    policy trains); otherwise generation gets its own `num_gpus`.
+    `backend` names a registered generation backend (`hf` ships with nemo-rl-dtensor; `vllm` is
+    not available yet). `colocated` shares the accelerators with training (generation sleeps
+    while the policy trains); otherwise generation gets its own `num_gpus`.
 
     Example:
         >>> GenerationConfig(backend="vllm", colocated=False, num_gpus=2).num_gpus
         2
     """
 
-    backend: str = Field("hf", description="Generation backend: hf, vllm, or a plugin's.")
+    backend: str = Field("hf", description="Generation backend: hf, or a plugin's (vllm: not available yet).")
     model_name: str | None = Field(
         None, description="Model to generate with; None uses policy.model_name (filled by the trainer)."
     )

@@ -78,7 +78,7 @@ class PolicyConfig(ConfigModel):
 
     model_name: str = "Qwen/Qwen2.5-1.5B-Instruct"
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
-    backend: str = Field("dtensor", description="Training backend: dtensor, megatron, or a plugin's.")
+    backend: str = Field("dtensor", description="Training backend: dtensor, or a plugin's (megatron: not available yet).")
     backend_options: dict[str, Any] = Field(default_factory=dict)
     precision: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="auto: bfloat16 on GPU, float32 on CPU."
