@@ -29,6 +29,7 @@ from nemo_rl.infra.cluster import (
     check_cluster,
     make_cluster,
 )
+from nemo_rl.infra.cluster.threads import cpu_threads_for
 from nemo_rl.infra.resources import PhaseSwitcher, ResourceError, ResourceManager
 from nemo_rl.protocols import Cluster, WorkerGroup
 
@@ -105,6 +106,9 @@ def test_workers_form_a_real_process_group(gloo_pair):
         assert [i["rank"] for i in infos] == [0, 1]
         assert [i["local_rank"] for i in infos] == [0, 1]
         assert all(i["world_size"] == 2 and i["backend"] == "gloo" for i in infos)
+        # Two workers share this host's cores: each was given its share, chosen by the cluster.
+        assert gloo_pair.cpu_threads == cpu_threads_for(None, workers=2)
+        assert [i["torch_threads"] for i in infos] == [gloo_pair.cpu_threads] * 2
         assert len({i["pid"] for i in infos} | {os.getpid()}) == 3  # two separate processes
         # rank 0 contributes [1, 10], rank 1 [2, 20]: every rank sees the sum.
         sums = probes.run_sharded("all_reduce_sum", [([1.0, 10.0],), ([2.0, 20.0],)])

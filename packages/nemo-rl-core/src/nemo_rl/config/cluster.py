@@ -10,36 +10,78 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
 
 from nemo_rl.config.base import ConfigModel
+
+
+def visible_gpus() -> int:
+    """The CUDA GPUs this process sees (0 without CUDA).
+
+    Example:
+        >>> visible_gpus() >= 0
+        True
+    """
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 class ClusterConfig(ConfigModel):
     """Nodes, accelerators per node and the way workers are launched.
 
+    `gpus_per_node`: "auto" (the default) uses every GPU this process sees and the CPU when there
+    is none; a number pins it, and `0` forces a CPU run even on a GPU machine.
     `launcher`: `inline` runs everything in the driver process (one device or the CPU; easiest to
     debug), `local` starts one process per GPU on this host, `ray` places actors on a Ray cluster.
-    `gpus_per_node=0` means CPU only.
+    A world size above one always runs local processes (one process cannot host several ranks).
+    `cpu_threads`: torch threads per process on a CPU run; None chooses the cores this process
+    may use that are not already busy, divided among the workers on this host.
 
     Example:
-        >>> ClusterConfig().launcher
-        'inline'
+        >>> ClusterConfig().launcher, ClusterConfig(gpus_per_node=0).resolve().world_size
+        ('inline', 1)
     """
 
     num_nodes: PositiveInt = 1
-    gpus_per_node: int = Field(0, ge=0)
+    gpus_per_node: NonNegativeInt | Literal["auto"] = "auto"
     launcher: Literal["inline", "local", "ray"] = "inline"
     cpu_workers: PositiveInt = Field(
         1, description="Worker processes on a CPU-only run (gloo); 1 means inline."
     )
+    cpu_threads: PositiveInt | None = Field(
+        None,
+        description="torch threads per process on a CPU run; None: free cores / workers on a host.",
+    )
+
+    @property
+    def detected(self) -> bool:
+        """True when `gpus_per_node` is "auto" (resolved from the GPUs this process sees)."""
+        return self.gpus_per_node == "auto"
+
+    def resolve(self) -> ClusterConfig:
+        """This config with `gpus_per_node` a number: "auto" becomes the GPUs this process sees.
+
+        Example:
+            >>> ClusterConfig(gpus_per_node=0).resolve().gpus_per_node
+            0
+        """
+        if not self.detected:
+            return self
+        return self.model_copy(update={"gpus_per_node": visible_gpus()})
 
     @property
     def world_size(self) -> int:
         """Number of training workers: one per GPU, or `cpu_workers` on a CPU-only run."""
-        if self.gpus_per_node == 0:
+        gpus = self.resolve().gpus_per_node
+        if gpus == 0:
             return self.cpu_workers * self.num_nodes
-        return self.num_nodes * self.gpus_per_node
+        return self.num_nodes * gpus
+
+    @property
+    def workers_per_node(self) -> int:
+        """Worker processes on each host (they share its CPU cores)."""
+        return self.world_size // self.num_nodes
 
     @classmethod
     def auto_detect(cls) -> ClusterConfig:
@@ -49,7 +91,5 @@ class ClusterConfig(ConfigModel):
             >>> ClusterConfig.auto_detect().num_nodes
             1
         """
-        import torch
-
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        gpus = visible_gpus()
         return cls(num_nodes=1, gpus_per_node=gpus, launcher="inline" if gpus <= 1 else "local")

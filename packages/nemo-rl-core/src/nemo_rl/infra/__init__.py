@@ -19,11 +19,18 @@ from nemo_rl.infra.cluster import (
     make_cluster,
 )
 from nemo_rl.infra.logging import Logger, read_metrics
-from nemo_rl.infra.resources import PhaseSwitcher, ResourceError, ResourceManager, ResourcePlan
+from nemo_rl.infra.resources import (
+    PhaseSwitcher,
+    ResourceError,
+    ResourceManager,
+    ResourcePlan,
+    check_resources,
+)
 
 __all__ = [
     "CheckpointInfo",
     "CheckpointManager",
+    "check_resources",
     "ClusterError",
     "InlineCluster",
     "LocalProcessCluster",

@@ -10,7 +10,7 @@ colocated run, memory must be handed over between the two sides at each phase ch
 separate GPUs both stay resident and the switch does nothing.
 
 Example:
-    >>> from nemo_rl.config import ClusterConfig, GenerationConfig
+    >>> from nemo_rl.config import ClusterConfig, ConfigError, GenerationConfig
     >>> manager = ResourceManager(ClusterConfig(gpus_per_node=8),
     ...                           GenerationConfig(colocated=False, num_gpus=2))
     >>> manager.plan.training_gpus, manager.plan.generation_gpus
@@ -22,14 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from nemo_rl.config import ClusterConfig, GenerationConfig
+from nemo_rl.config import ClusterConfig, ConfigError, GenerationConfig
 from nemo_rl.protocols import GenerationBackend, TrainingBackend
 
 Phase = Literal["training", "generation"]
 
 
-class ResourceError(ValueError):
-    """The cluster cannot host the requested training/generation split."""
+class ResourceError(ConfigError):
+    """The cluster cannot host the requested training/generation split (a config error: the
+    message names the fields to change)."""
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,18 @@ class ResourcePlan:
 def plan_resources(cluster: ClusterConfig, generation: GenerationConfig) -> ResourcePlan:
     """The GPU split of a run, or a ResourceError naming the fields to change.
 
+    `cluster.gpus_per_node: auto` counts the GPUs this process sees.
+
     Example:
         >>> plan_resources(ClusterConfig(gpus_per_node=4), GenerationConfig()).training_gpus
         4
     """
+    detected = " (auto: the GPUs this process sees)" if cluster.detected else ""
+    cluster = cluster.resolve()
     total = cluster.num_nodes * cluster.gpus_per_node
     cluster_desc = (
         f"the cluster has {total} GPU(s) (cluster.num_nodes={cluster.num_nodes} x "
-        f"cluster.gpus_per_node={cluster.gpus_per_node})"
+        f"cluster.gpus_per_node={cluster.gpus_per_node}{detected})"
     )
     if generation.colocated:
         if generation.num_gpus:
@@ -65,8 +70,9 @@ def plan_resources(cluster: ClusterConfig, generation: GenerationConfig) -> Reso
     if total == 0:
         if generation.num_gpus:
             raise ResourceError(
-                f"generation.num_gpus={generation.num_gpus} but {cluster_desc}; set "
-                "cluster.gpus_per_node, or generation.num_gpus=0 to generate on CPU"
+                f"generation.num_gpus={generation.num_gpus} with generation.colocated=false but "
+                f"{cluster_desc}; run on a machine with GPUs (or set cluster.gpus_per_node), or "
+                "set generation.num_gpus=0 to generate on the CPU"
             )
         return ResourcePlan(0, False, training_gpus=0, generation_gpus=0)
     if generation.num_gpus == 0:
@@ -124,6 +130,26 @@ class PhaseSwitcher:
             gen_backend.sleep()
             train_backend.onload()
         self.phase = "training"
+
+
+def check_resources(config: object) -> ResourcePlan | None:
+    """The resource plan of an algorithm config, checked before anything starts.
+
+    Configs without a `generation` section (SFT, DPO) train on every worker: nothing to split,
+    None. Raises `ResourceError` (a `ConfigError`) when the split is impossible.
+
+    Example:
+        >>> from nemo_rl.config import GRPOConfig
+        >>> check_resources(GRPOConfig(cluster=ClusterConfig(gpus_per_node=0),
+        ...     generation=GenerationConfig(colocated=False, num_gpus=3)))
+        Traceback (most recent call last):
+        ...
+        nemo_rl.infra.resources.ResourceError: invalid config: generation.num_gpus=3 with generation.colocated=false but the cluster has 0 GPU(s) ...
+    """
+    generation = getattr(config, "generation", None)
+    if generation is None:
+        return None
+    return plan_resources(config.cluster, generation)  # type: ignore[attr-defined]
 
 
 class ResourceManager:

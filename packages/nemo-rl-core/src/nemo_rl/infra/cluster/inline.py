@@ -71,6 +71,7 @@ class InlineCluster:
     """
 
     world_size = 1
+    cpu_threads: int | None = None  # torch threads set by make_cluster on a CPU run
 
     def __init__(self, device: str | None = None) -> None:
         if device is None:

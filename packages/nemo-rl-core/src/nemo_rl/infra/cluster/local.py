@@ -35,6 +35,7 @@ import torch
 import torch.multiprocessing as mp
 
 from nemo_rl.infra.cluster.errors import ClusterError, WorkerDiedError, WorkerError
+from nemo_rl.infra.cluster.threads import cpu_threads_for
 from nemo_rl.infra.cluster.worker_main import worker_main
 
 
@@ -110,6 +111,7 @@ class LocalProcessCluster:
     otherwise. `call_timeout_s` bounds each request (None waits as long as the workers are alive);
     when one worker raises, the others get `error_grace_s` to finish before the cluster is shut
     down (they are then most likely blocked in a collective waiting for the failed rank).
+    `cpu_threads` sets torch's threads in each gloo worker (None: `cpu_threads_for(None, world_size)`).
     Arguments and results travel pickled through pipes, so return CPU tensors from workers (a CUDA
     tensor would be rebuilt on the same GPU index in the driver).
 
@@ -123,11 +125,14 @@ class LocalProcessCluster:
         start_timeout_s: float = 300.0,
         call_timeout_s: float | None = None,
         error_grace_s: float = 10.0,
+        cpu_threads: int | None = None,
     ) -> None:
         if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
             raise ValueError(f"world_size must be a positive int, got {world_size!r}")
         self.world_size = world_size
         self.backend = _resolve_backend(world_size, backend)
+        # gloo workers share this host's cores: each takes its share (threads.py says why).
+        self.cpu_threads = (cpu_threads or cpu_threads_for(None, world_size)) if self.backend == "gloo" else None
         self.call_timeout_s = call_timeout_s
         self.error_grace_s = error_grace_s
         self._lock = threading.Lock()
@@ -142,7 +147,7 @@ class LocalProcessCluster:
             driver_end, worker_end = ctx.Pipe(duplex=True)
             proc = ctx.Process(
                 target=worker_main,
-                args=(rank, world_size, port, self.backend, worker_end),
+                args=(rank, world_size, port, self.backend, worker_end, self.cpu_threads),
                 name=f"nemo-rl-worker-{rank}",
             )
             proc.start()

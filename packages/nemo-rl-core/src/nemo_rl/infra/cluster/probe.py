@@ -39,13 +39,15 @@ class ClusterProbe:
             self.device = torch.device("cpu")
 
     def describe(self) -> dict[str, Any]:
-        """Rank, world size, local rank, backend, device, host and process id of this worker."""
+        """Rank, world size, local rank, backend, device, torch threads, host and pid of this
+        worker."""
         return {
             "rank": dist.get_rank() if self.distributed else 0,
             "world_size": dist.get_world_size() if self.distributed else 1,
             "local_rank": int(os.environ.get("LOCAL_RANK", 0)),
             "backend": self.backend,
             "device": str(self.device),
+            "torch_threads": torch.get_num_threads(),
             "host": socket.gethostname(),
             "pid": os.getpid(),
         }

@@ -22,6 +22,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from nemo_rl.infra.cluster.threads import cpu_threads_for
+
 
 def _set_distributed_env(rank: int, world_size: int, master_port: int) -> None:
     # The standard torchrun variables, so code that reads them works the same under every launcher.
@@ -35,16 +37,17 @@ def _set_distributed_env(rank: int, world_size: int, master_port: int) -> None:
     )
 
 
-def _init_process_group(rank: int, world_size: int, backend: str) -> None:
+def _init_process_group(
+    rank: int, world_size: int, backend: str, cpu_threads: int | None = None
+) -> None:
     if backend == "nccl":
         torch.cuda.set_device(rank)
         dist.init_process_group(
             "nccl", rank=rank, world_size=world_size, device_id=torch.device("cuda", rank)
         )
         return
-    if "OMP_NUM_THREADS" not in os.environ:
-        # Each CPU worker would otherwise start one thread per core and they would all contend.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+    # Each CPU worker would otherwise start one thread per core and they would all contend.
+    torch.set_num_threads(cpu_threads or cpu_threads_for(None, world_size))
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
 
 
@@ -72,7 +75,12 @@ def _error_reply(err: BaseException) -> bytes:
 
 
 def worker_main(
-    rank: int, world_size: int, master_port: int, backend: str, conn: Connection
+    rank: int,
+    world_size: int,
+    master_port: int,
+    backend: str,
+    conn: Connection,
+    cpu_threads: int | None = None,
 ) -> None:
     """Entry point of worker process `rank` (started by `LocalProcessCluster`)."""
     faulthandler.enable()
@@ -80,7 +88,7 @@ def worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _set_distributed_env(rank, world_size, master_port)
     try:
-        _init_process_group(rank, world_size, backend)
+        _init_process_group(rank, world_size, backend, cpu_threads)
     except BaseException as err:
         conn.send_bytes(_error_reply(err))
         return
