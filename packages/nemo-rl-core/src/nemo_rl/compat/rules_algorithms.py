@@ -43,9 +43,32 @@ _GRPO_SAME = (
     "normalize_rewards", "use_leave_one_out_baseline",
     *[f"reward_scaling.{k}" for k in ("enabled", "source_min", "source_max", "target_min",
                                       "target_max")],
-    *[f"reward_shaping.{k}" for k in ("enabled", "overlong_buffer_length", "overlong_buffer_penalty",
-                                      "max_response_length")],
+    *[f"reward_shaping.{k}" for k in ("enabled", "overlong_buffer_length", "overlong_buffer_penalty")],
 )
+
+
+def _max_response_length(value: Any, ctx: MigrationContext) -> Any:
+    """Kept as is, with a warning where the overlong penalty differs from NeMo RL's: nemo-rl stops
+    it at -penalty from max_response_length on (DAPO eq. 13), NeMo RL let it keep falling for the
+    responses that run past max_response_length, up to max_new_tokens."""
+    max_new = ctx.get("policy.generation.max_new_tokens")
+    enabled = ctx.get("grpo.reward_shaping.enabled") is True
+    if not enabled or not isinstance(value, int) or not isinstance(max_new, int) or value >= max_new:
+        return value
+    buffer = ctx.get("grpo.reward_shaping.overlong_buffer_length", 128)
+    penalty = float(ctx.get("grpo.reward_shaping.overlong_buffer_penalty", 1.0))
+    start = value - buffer  # where the penalty begins
+    reach = round((max_new - start) / buffer * penalty, 6)  # NeMo RL's penalty at max_new_tokens
+    ctx.notes.append(
+        f"grpo.reward_shaping.max_response_length ({value}) is below "
+        f"policy.generation.max_new_tokens ({max_new}): nemo-rl caps DAPO's overlong penalty at "
+        f"-{penalty} (-overlong_buffer_penalty) from {value} tokens on, while NeMo RL kept it "
+        f"growing by {penalty} per {buffer} tokens, to -{reach} at {max_new} tokens. For NeMo "
+        f"RL's values set reward_shaping.max_response_length={max_new}, "
+        f"overlong_buffer_length={max_new - start}, overlong_buffer_penalty={reach}"
+    )
+    return value
+
 
 _LOSS = {
     "reference_policy_kl_penalty": "kl_penalty",
@@ -61,6 +84,9 @@ _LOSS = {
 GRPO_RULES: list[Rule] = [
     *_loop_rules("grpo"),
     *[Rule(f"grpo.{k}", k) for k in _GRPO_SAME],
+    Rule("grpo.reward_shaping.max_response_length", "reward_shaping.max_response_length",
+         "warns where it is below max_new_tokens: nemo-rl caps the penalty there, NeMo RL did not",
+         _max_response_length),
     # NeMo RL's advantage estimator reads its own copies of these two flags, so they win.
     Rule("grpo.adv_estimator.normalize_rewards", "normalize_rewards", priority=1),
     Rule("grpo.adv_estimator.use_leave_one_out_baseline", "use_leave_one_out_baseline",
