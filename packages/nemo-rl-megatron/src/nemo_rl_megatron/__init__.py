@@ -1,1 +1,2 @@
-"""Megatron-core training backend for nemo-rl."""
+"""Megatron-core training backend for nemo-rl: not available yet (this package is an empty
+skeleton)."""

@@ -1,1 +1,1 @@
-"""vLLM generation backend for nemo-rl."""
+"""vLLM generation backend for nemo-rl: not available yet (this package is an empty skeleton)."""

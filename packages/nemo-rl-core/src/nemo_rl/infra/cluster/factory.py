@@ -39,8 +39,8 @@ def make_cluster(config: ClusterConfig) -> Cluster:
     """
     if config.launcher == "ray":
         raise RayNotAvailableError(
-            "cluster.launcher='ray' is not available yet: Ray support lands with "
-            "nemo-rl-core[ray]; use launcher 'local' (one host, one process per GPU) or 'inline'"
+            "cluster.launcher='ray' is not available yet; use launcher 'local' (one host, one "
+            "process per GPU) or 'inline'"
         )
     if config.num_nodes > 1:
         raise ClusterError(
