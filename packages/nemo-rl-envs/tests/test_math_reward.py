@@ -6,7 +6,14 @@ import threading
 
 import pytest
 from nemo_rl.environments import EnvironmentPool, RewardFunctionError
-from nemo_rl_envs import MathEnvironment, final_answer, last_boxed, last_number, math_reward
+from nemo_rl_envs import (
+    GroundTruthError,
+    MathEnvironment,
+    final_answer,
+    last_boxed,
+    last_number,
+    math_reward,
+)
 
 
 @pytest.mark.parametrize(
@@ -93,3 +100,47 @@ def test_math_environment_without_answer_column_explains():
     convo = [{"role": "user", "content": "?"}, {"role": "assistant", "content": "1"}]
     with pytest.raises(RewardFunctionError, match=r"needs the dataset column\(s\) \['answer'\]"):
         MathEnvironment().step([convo], [{"solution": "1"}])
+
+
+# ------------------------------------------------- wrong answers versus data errors
+@pytest.mark.parametrize("answer", ["", None, r"\frac{1", "$$", "#### "])
+def test_a_ground_truth_that_does_not_parse_is_a_data_error(answer):
+    with pytest.raises(GroundTruthError, match="does not parse as math"):
+        math_reward("problem", r"\boxed{3}", answer)
+
+
+def test_a_bad_ground_truth_is_reported_with_its_sample_and_the_data_fix():
+    convos = [
+        [{"role": "user", "content": "2*3?"}, {"role": "assistant", "content": r"\boxed{6}"}],
+        [{"role": "user", "content": "half of 1?"}, {"role": "assistant", "content": "0.5"}],
+    ]
+    rows = [{"answer": "6"}, {"answer": r"\frac{1"}]
+    with pytest.raises(RewardFunctionError) as info:
+        MathEnvironment().step(convos, rows)
+    err = info.value
+    assert err.sample_index == 1 and err.recoverable
+    assert isinstance(err.__cause__, GroundTruthError)
+    message = str(err)
+    assert "ground truth '\\\\frac{1' does not parse as math" in message
+    assert "'half of 1?'" in message and "fix or drop that row of the dataset" in message
+    assert "fix the function" not in message
+
+
+def test_with_on_error_zero_a_bad_ground_truth_scores_zero_and_is_counted():
+    convo = [{"role": "user", "content": "?"}, {"role": "assistant", "content": r"\boxed{1}"}]
+    step = MathEnvironment(on_error="zero").step([convo, convo], [{"answer": ""}, {"answer": "1"}])
+    assert step.rewards["math_reward"].tolist() == [0.0, 1.0]
+    assert step.metrics["reward_errors"] == 1.0
+    assert "does not parse" in step.metadata[0]["reward_errors"][0]
+
+
+def test_responses_without_a_parseable_answer_score_zero_and_are_counted_apart():
+    def convo(text):
+        return [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": text}]
+
+    responses = [r"\boxed{4}", r"\boxed{5}", "I do not know", r"\boxed{)(*&^}"]
+    step = MathEnvironment().step([convo(r) for r in responses], [{"answer": "4"}] * 4)
+    assert step.rewards["math_reward"].tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert step.rewards["no_answer"].tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert step.total_reward().tolist() == [1.0, 0.0, 0.0, 0.0]  # no_answer weighs 0
+    assert "reward_errors" not in step.metadata[2]  # a wrong answer, not an error

@@ -28,10 +28,17 @@ from nemo_rl_envs.code_execution import (
 )
 from nemo_rl_envs.exact_match import exact_match_reward, make_exact_match_reward, normalize_answer
 from nemo_rl_envs.guess_number import GuessNumberEnvironment
-from nemo_rl_envs.math_reward import MathEnvironment, is_equivalent, math_reward
+from nemo_rl_envs.math_reward import (
+    GroundTruthError,
+    MathEnvironment,
+    is_equivalent,
+    math_reward,
+    no_answer,
+)
 
 __all__ = [
     "CodeExecutionEnvironment",
+    "GroundTruthError",
     "GuessNumberEnvironment",
     "MathEnvironment",
     "TestReport",
@@ -46,6 +53,7 @@ __all__ = [
     "make_code_reward",
     "make_exact_match_reward",
     "math_reward",
+    "no_answer",
     "normalize_answer",
     "run_python_tests",
 ]

@@ -66,13 +66,22 @@ def _where(sample_index: int, prompt: Any, response: Any) -> str:
 def raised_error(
     name: str, sample_index: int, prompt: Any, response: Any, cause: BaseException
 ) -> RewardFunctionError:
-    """The error for a per-sample reward call that raised `cause` (chained as `__cause__`)."""
+    """The error for a per-sample reward call that raised `cause` (chained as `__cause__`).
+
+    The advice is "fix the function" unless the exception class says where the fix is (its
+    `reward_error_hint`, e.g. "fix or drop that row of the dataset" for a bad ground truth).
+
+    Example:
+        >>> str(raised_error("acc", 3, "1+1?", "2", ValueError("boom")))[:62]
+        "reward function 'acc' raised ValueError: boom on sample 3 (pro"
+    """
     summary = (
         f"reward function {name!r} raised {type(cause).__name__}: {cause} on "
         f"{_where(sample_index, prompt, response)}"
     )
+    fix = getattr(cause, "reward_error_hint", None) or "fix the function"
     err = RewardFunctionError(
-        f"{summary}; fix the function, {ZERO_HINT}", name, sample_index, True, summary=summary
+        f"{summary}; {fix}, {ZERO_HINT}", name, sample_index, True, summary=summary
     )
     err.__cause__ = cause
     return err
