@@ -31,16 +31,16 @@ def _run_and_resume(trainer_cls, model, make_settings, run_dir, **fit) -> tuple[
     """(history of steps 3-4 of an uninterrupted run, result of a run resumed at step 2)."""
     checkpointing = {"checkpointing.enabled": True, "checkpointing.save_period": 2}
 
-    def trainer(name: str, steps: int):
+    def trainer(name: str, steps: int, **kwargs):
         return trainer_cls.from_pretrained(
-            model, **make_settings(run_dir / name, max_num_steps=steps, **checkpointing)
+            model, **make_settings(run_dir / name, max_num_steps=steps, **checkpointing), **kwargs
         )
 
     full = trainer("a", 4).fit(**fit)
     assert full.steps == 4
     assert trainer("b", 2).fit(**fit).checkpoint_path.name == "step_2"
-    # A new object on the same checkpoint_dir, as after a crash: it must pick up step_2.
-    resumed = trainer("b", 4).fit(**fit)
+    # A new object on the same run, as after a crash, asked to resume: it must pick up step_2.
+    resumed = trainer("b", 4, resume=True).fit(**fit)
     return full.history[2:], resumed
 
 

@@ -31,12 +31,21 @@ def trainer_class_for(config_or_algorithm: AlgorithmConfig | str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def trainer_from_config(config: AlgorithmConfig | dict | str | Path, overrides: Any = None) -> Any:
-    """Build the right trainer for a config object, dict or file (the CLI's path)."""
+def trainer_from_config(
+    config: AlgorithmConfig | dict | str | Path,
+    overrides: Any = None,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool | None = None,
+) -> Any:
+    """Build the right trainer for a config object, dict or file (the CLI's path).
+
+    `run_dir` and `resume` win over the config's `run_dir` and `checkpointing.resume`.
+    """
     from nemo_rl.config import load_config
 
     cfg = load_config(config, overrides)
-    return trainer_class_for(cfg)(cfg)
+    return trainer_class_for(cfg)(cfg, run_dir=run_dir, resume=resume)
 
 
 def train(
@@ -51,7 +60,8 @@ def train(
 ) -> Any:
     """Train `model` with `algorithm` ("grpo", "sft", "dpo") on `dataset`; returns a FitResult.
 
-    Keyword overrides set config fields as in `Trainer.from_pretrained`.
+    Keyword overrides set config fields as in `Trainer.from_pretrained`, `run_dir=` and
+    `resume=True` included: each call trains a fresh run unless told to resume.
     """
     trainer = trainer_class_for(algorithm).from_pretrained(model, **overrides)
     if algorithm == "grpo" or reward_fn is not None:

@@ -1,7 +1,12 @@
-"""`nemo-rl train CONFIG [k=v ...] [--dry-run] [--debug]`: run a training job from a config file.
+"""`nemo-rl train CONFIG [k=v ...] [--resume [RUN_DIR]] [--dry-run] [--debug]`: run a training job
+from a config file.
 
-`--dry-run` validates the config, resolves the plugins, loads the tokenizer and the first batch,
-prints the batch arithmetic and trains nothing. `--debug` logs every phase with its timing.
+Every run writes to a fresh `runs/<algorithm>-<timestamp>` (or the config's `run_dir`);
+`--resume RUN_DIR` continues that run from its latest checkpoint, `--resume` alone the newest run
+of the algorithm (or the config's `run_dir`). `--dry-run` validates the config, resolves the
+plugins, checks the resource plan, loads the tokenizer and the first batch, prints the device,
+the directories and the batch arithmetic and trains nothing. `--debug` logs every phase with its
+timing.
 
 Example:
     >>> from nemo_rl.cli.main import main
@@ -23,6 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("config", help="YAML or JSON config file (a template: `nemo-rl templates`)")
     parser.add_argument("overrides", nargs="*", help="dotted overrides such as policy.optimizer.lr=1e-6")
     parser.add_argument("--dry-run", action="store_true", help="check everything, train nothing")
+    parser.add_argument(
+        "--resume", nargs="?", const=True, default=None, metavar="RUN_DIR",
+        help="continue a run from its latest checkpoint (RUN_DIR, else the newest run)",
+    )
     # Its own dest: a subparser default named `debug` would reset `nemo-rl --debug train ...`.
     parser.add_argument(
         "--debug", dest="train_debug", action="store_true",
@@ -59,7 +68,11 @@ def run_train(args: argparse.Namespace) -> int:
     args.debug = args.debug or args.train_debug  # main() shows tracebacks when this is set
     configure_logging(args.debug)
     console = stdout_console()
-    trainer = trainer_from_config(args.config, args.overrides)
+    resume = getattr(args, "resume", None)
+    run_dir = resume if isinstance(resume, str) else None
+    trainer = trainer_from_config(
+        args.config, args.overrides, run_dir=run_dir, resume=True if resume else None
+    )
     if args.dry_run:
         for line in trainer.dry_run():
             console.print(line, markup=False, highlight=False)

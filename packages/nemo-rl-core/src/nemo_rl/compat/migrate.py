@@ -217,6 +217,10 @@ def _derive(tree: dict[str, Any], flat: dict[str, Any], algorithm: str) -> None:
     # NeMo RL always ran on Ray; a single device runs best inline, one host's GPUs as processes.
     launcher = "ray" if (nodes or 1) > 1 else "local" if (gpus or 0) > 1 else "inline"
     tree.setdefault("cluster", {})["launcher"] = launcher
+    if flat.get("checkpointing.checkpoint_dir") and flat.get("checkpointing.enabled", True):
+        # NeMo RL resumes from checkpoint_dir whenever a checkpoint is there; nemo-rl only when
+        # asked, so a migrated config asks.
+        tree.setdefault("checkpointing", {})["resume"] = True
 
 
 def _validate(

@@ -25,13 +25,16 @@ class AlgorithmConfig(ConfigModel):
     """Shared fields of all algorithm configs.
 
     A run stops at `max_num_steps` or after `max_num_epochs` passes over the data, whichever comes
-    first. `val_period=0` disables periodic validation.
+    first. `val_period=0` disables periodic validation. `run_dir` holds the run's logs, config,
+    result and (unless `checkpointing.checkpoint_dir` is set) checkpoints; None gives every run a
+    fresh `runs/<algorithm>-<YYYYmmdd-HHMMSS>`.
     """
 
     algorithm: str
     # "module:Class" of the trainer that runs this config (resolved lazily by nemo_rl.api).
     trainer_class: ClassVar[str] = ""
     seed: int = 42
+    run_dir: str | None = None
     max_num_steps: PositiveInt = 1000
     max_num_epochs: PositiveInt = 1
     val_period: NonNegativeInt = 0

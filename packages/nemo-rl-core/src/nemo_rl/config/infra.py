@@ -40,12 +40,17 @@ class MLflowConfig(ConfigModel):
 class LoggerConfig(ConfigModel):
     """Where metrics go. The JSONL metrics file is always written, whatever `backends` says.
 
+    `log_dir` is the older name of the run directory (`run_dir` on the algorithm config): None
+    lets each run make its own, `runs/<algorithm>-<timestamp>`.
+
     Example:
-        >>> LoggerConfig(backends=["console", "tensorboard"]).log_dir
-        'logs'
+        >>> LoggerConfig(backends=["console", "tensorboard"]).log_dir is None
+        True
     """
 
-    log_dir: str = "logs"
+    log_dir: str | None = Field(
+        None, description="Run directory (older name of `run_dir`); None: a fresh one per run."
+    )
     backends: list[str] = Field(default_factory=lambda: ["console", "jsonl"])
     run_name: str | None = None
     wandb: WandbConfig = Field(default_factory=WandbConfig)
@@ -57,7 +62,9 @@ class CheckpointConfig(ConfigModel):
     """When and where checkpoints are written and which are kept.
 
     `keep_top_k` keeps the best k by `metric_name` (or the newest k when no metric is set); the
-    latest checkpoint is always kept so a run can resume.
+    latest checkpoint is always kept so a run can resume. `checkpoint_dir` None means
+    `<run_dir>/checkpoints`. A run continues from the latest checkpoint only when `resume` is
+    true (or `resume=True` / `--resume` is passed); otherwise every run starts at step 0.
 
     Example:
         >>> CheckpointConfig(save_period=50).enabled
@@ -65,12 +72,14 @@ class CheckpointConfig(ConfigModel):
     """
 
     enabled: bool = True
-    checkpoint_dir: str = "results/checkpoints"
+    checkpoint_dir: str | None = Field(None, description="None: <run_dir>/checkpoints.")
     save_period: PositiveInt = 10
     keep_top_k: PositiveInt | None = 3
     metric_name: str | None = None
     higher_is_better: bool = True
-    resume: bool = Field(True, description="Resume from the latest checkpoint in checkpoint_dir.")
+    resume: bool = Field(
+        False, description="Continue from the latest checkpoint in checkpoint_dir (if any)."
+    )
 
 
 class DataConfig(ConfigModel):

@@ -177,3 +177,22 @@ class ResourceManager:
     ) -> None:
         """See `PhaseSwitcher.enter_training`."""
         self.switcher.enter_training(train_backend, gen_backend)
+
+
+def describe_plan(plan: ResourcePlan | None) -> list[str]:
+    """The resource plan as report lines (none for a run without generation).
+
+    Example:
+        >>> describe_plan(ResourcePlan(8, False, training_gpus=6, generation_gpus=2))
+        ['resources: training on 6 GPU(s), generation on 2 separate GPU(s)']
+    """
+    if plan is None:
+        return []
+    if plan.total_gpus == 0:
+        return ["resources: training and generation on the CPU"]
+    if plan.colocated:
+        return [f"resources: training and generation share {plan.total_gpus} GPU(s) (colocated)"]
+    return [
+        f"resources: training on {plan.training_gpus} GPU(s), generation on "
+        f"{plan.generation_gpus} separate GPU(s)"
+    ]

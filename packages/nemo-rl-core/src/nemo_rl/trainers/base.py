@@ -26,9 +26,18 @@ import torch
 from nemo_rl import registry
 from nemo_rl.config import AlgorithmConfig
 from nemo_rl.config.schema import dump_config
+from nemo_rl.infra.resources import check_resources, describe_plan
 from nemo_rl.trainers.callbacks import Callback, CallbackList
 from nemo_rl.trainers.progress import RunProgress
 from nemo_rl.trainers.result import FitResult, write_run_summary
+from nemo_rl.trainers.run_dir import (
+    checkpoint_metrics,
+    claim_run_dir,
+    describe_paths,
+    resolve_run_paths,
+    resume_line,
+)
+from nemo_rl.trainers.run_header import announce, describe_cluster_config, describe_device
 from nemo_rl.trainers.state import (
     TrainerState,
     capture_rng_state,
@@ -53,11 +62,12 @@ class BaseTrainer:
         overrides: Sequence[str] | dict[str, Any] | None = None,
         *,
         run_dir: str | Path | None = None,
+        resume: bool | None = None,
     ) -> None:
         from nemo_rl.config import load_config
 
         if isinstance(config, self.config_class) and not overrides:
-            self.config = config
+            self.config = config.model_copy(deep=True)  # setup fills in paths: not the caller's
         else:
             if isinstance(config, dict) and "algorithm" not in config:
                 config = {"algorithm": self.config_class.model_fields["algorithm"].default, **config}
@@ -68,7 +78,8 @@ class BaseTrainer:
                 f"{type(self.config).__name__} (algorithm {self.config.algorithm!r}); use the "
                 f"trainer of that algorithm or set algorithm: {self.algorithm_name}"
             )
-        self.run_dir = Path(run_dir or self.config.logger.log_dir)
+        self.paths = resolve_run_paths(self.config, run_dir, resume)
+        self.run_dir = self.paths.run_dir
         self.state = TrainerState()
         self.callbacks = CallbackList()
         self.policy: Any = None
@@ -77,6 +88,8 @@ class BaseTrainer:
         self.checkpoints: Any = None
         self.cluster: Any = None
         self.progress: RunProgress | None = None
+        self.header: list[str] = []  # run directory, device, resume: printed when fit starts
+        self._resumed_metrics: dict[str, float] = {}
         self._stop_reason = ""
         self._is_setup = False
 
@@ -90,15 +103,17 @@ class BaseTrainer:
         """A trainer for `model_name_or_path` (a local directory or a hub name) with defaults.
 
         Flat keyword arguments set fields of the algorithm config (`num_prompts_per_step=8`);
-        dotted names passed as `**{"policy.optimizer.lr": 1e-6}` reach nested ones.
+        dotted names passed as `**{"policy.optimizer.lr": 1e-6}` reach nested ones. Each run
+        writes to a fresh `runs/<algorithm>-<timestamp>` unless `run_dir=` names one;
+        `resume=True` continues the latest checkpoint there (or of the newest such run).
 
         Example:
             >>> GRPOTrainer.from_pretrained("/models/tiny", num_prompts_per_step=8)  # doctest: +SKIP
         """
-        run_dir = overrides.pop("run_dir", None)
+        run_dir, resume = overrides.pop("run_dir", None), overrides.pop("resume", None)
         values = {"policy.model_name": str(model_name_or_path), **overrides}
         base = {"algorithm": cls.config_class.model_fields["algorithm"].default}
-        return cls(base, values, run_dir=run_dir)
+        return cls(base, values, run_dir=run_dir, resume=resume)
 
     def request_stop(self, reason: str) -> None:
         """Ask the loop to stop after the current step (callbacks use this)."""
@@ -148,6 +163,9 @@ class BaseTrainer:
         from nemo_rl.data.tokenizer import load_tokenizer
 
         lines = [f"config: valid {self.algorithm_name} config", *self.plugin_summary()]
+        plan = check_resources(self.config)
+        lines += [describe_cluster_config(self.config.cluster), *describe_plan(plan)]
+        lines.append(describe_paths(self.paths))
         self._load_data(DataModule, dataset, val_dataset)
         lines.append(f"data: {len(self.data.train_rows)} train rows, {len(self.data.val_rows or [])} validation rows")
         self.tokenizer = load_tokenizer(self.config.policy)
@@ -156,9 +174,8 @@ class BaseTrainer:
         shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in batch.items() if hasattr(v, "shape"))
         lines.append(f"first batch: {shapes}")
         lines.extend(self.describe_batches())
-        c = self.config.cluster
-        note = " (not available in this version: the run would stop at start)" if c.launcher == "ray" else ""
-        lines.append(f"cluster: {c.num_nodes} node(s) x {c.gpus_per_node} GPU(s), launcher {c.launcher}{note}")
+        if self.config.cluster.launcher == "ray":
+            lines.append("launcher ray: not available in this version (the run would stop at start)")
         lines.append(f"steps: {self.total_steps()} (max_num_steps {self.config.max_num_steps}, max_num_epochs {self.config.max_num_epochs})")
         return lines
 
@@ -180,8 +197,11 @@ class BaseTrainer:
 
         cfg = self.config
         seed_everything(cfg.seed)
+        check_resources(cfg)  # an impossible GPU split fails before any model loads
         self._load_data(DataModule, dataset, val_dataset)  # before anything is written
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.paths = claim_run_dir(self.paths, self.algorithm_name)
+        self.run_dir = self.paths.run_dir
+        cfg.run_dir, cfg.checkpointing.checkpoint_dir = str(self.run_dir), str(self.paths.checkpoint_dir)
         with self.phase("setup: tokenizer"):
             self.tokenizer = load_tokenizer(cfg.policy)
         self._fill_schedule_length()
@@ -200,10 +220,12 @@ class BaseTrainer:
         self.logger.log_hyperparams(cfg.model_dump(mode="json"))
         (self.run_dir / CONFIG_FILE).write_text(dump_config(cfg))
         self.checkpoints = CheckpointManager(cfg.checkpointing) if cfg.checkpointing.enabled else None
-        if self.checkpoints is not None and cfg.checkpointing.resume:
-            latest = self.checkpoints.latest()
-            if latest is not None:
-                self.load_checkpoint(latest)
+        latest = self.checkpoints.latest() if self.checkpoints is not None else None
+        self.header = [f"run directory: {self.run_dir}", describe_device(self.cluster)]
+        if latest is not None and self.paths.resume:
+            self.load_checkpoint(latest)
+            self._resumed_metrics = checkpoint_metrics(latest)
+        self.header.append(resume_line(self.paths, latest, self.state.step))
         self._is_setup = True
 
     @property
@@ -281,13 +303,16 @@ class BaseTrainer:
         cfg = self.config
         total = self.total_steps()
         history: list[dict[str, float]] = []
-        metrics: dict[str, float] = {}
+        # A resumed run with nothing left to do reports the final metrics it resumed, never {}.
+        metrics: dict[str, float] = dict(self._resumed_metrics)
         self.callbacks.on_fit_start(self)
         with RunProgress(total, start_step=self.state.step) as progress:
             self.progress = progress
-            for line in [*self.describe_batches(), f"steps: {total}"]:
-                # The batch arithmetic is the first thing users get wrong: always show it.
-                progress.console.print(line, markup=False) if progress.enabled else log.info(line)
+            # Where it writes, what it runs on and the batch arithmetic (the first thing users
+            # get wrong): always shown.
+            for line in [*self.header, *self.describe_batches(), f"steps: {total}"]:
+                if line:
+                    announce(line, progress.console if progress.enabled else None)
             if cfg.val_at_start and self.state.step == 0 and self.data.val_rows:
                 self._log(self.validate(), self.state.step)
             while self.state.step < total and not self._stop_reason:
@@ -376,7 +401,6 @@ class BaseTrainer:
         self.sampler.load_state_dict(self.state.sampler)
         restore_rng_state(state["rng"])
         self.load_algorithm_state(state.get("algorithm", {}))
-        log.info("resumed from %s at step %d", path, self.state.step)
 
     def algorithm_state(self) -> dict[str, Any]:
         """Extra state an algorithm must checkpoint (e.g. the generation backend's RNG)."""
