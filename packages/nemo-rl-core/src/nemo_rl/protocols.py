@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from nemo_rl.data.batched_data_dict import BatchedDataDict
 
 
+# Metrics a TrainingBackend's train_step reports for updates it skipped (see TrainingBackend).
+SKIPPED_UPDATES = "nonfinite/skipped_updates"
+NONFINITE_MICROBATCHES = "nonfinite/microbatches"
+
+
 class Message(TypedDict, total=False):
     """One chat message, as in HF chat templates: {"role": "user", "content": "..."}."""
 
@@ -86,7 +91,11 @@ class LossFunction(Protocol):
 class TrainingBackend(Protocol):
     """Trains the policy. Batches hold `input_ids` [B, T], `input_lengths` [B], `token_mask` [B, T]
     and `sample_mask` [B] plus whatever the loss reads. `logprobs[:, t]` is the log-probability of
-    token t given tokens before it (column 0 is 0)."""
+    token t given tokens before it (column 0 is 0).
+
+    `train_step` never applies an update whose loss or gradient norm is not finite: it leaves the
+    weights, optimizer and scheduler as they were and reports the totals under
+    `SKIPPED_UPDATES` and `NONFINITE_MICROBATCHES`; the trainer warns and stops after too many."""
 
     def setup(self, config: PolicyConfig, cluster: Cluster) -> None: ...
     def train_step(self, batch: BatchedDataDict, loss_fn: LossFunction) -> dict[str, float]: ...

@@ -132,26 +132,48 @@ class PolicyWorker:
         """One optimizer update on this rank's shard of an optimizer batch.
 
         Returns this rank's summed loss and loss metrics plus `grad_norm` (global, before
-        clipping) and `lr` (the rate this update used).
+        clipping), `lr` (the rate this update used), `nonfinite_microbatches` (this rank's
+        micro-batches whose loss was not finite) and `skipped` (1.0 when the update was not
+        applied). A non-finite loss on any rank, or a non-finite gradient norm, skips the
+        optimizer and scheduler step on every rank, so weights and optimizer state stay as they
+        were and the ranks stay identical.
         """
         shard = shard.to(self.device)
         self.module.train()
         self.optimizer.zero_grad(set_to_none=True)
         micro_results = []
+        nonfinite = 0
         micros = self._microbatches(shard, for_logprobs=False)
         for micro, bin_indices in micros:
             logprobs = self._microbatch_logprobs(micro, bin_indices)
             loss, metrics = loss_fn(logprobs, micro, global_valid_tokens, global_valid_seqs)
             loss.backward()
-            micro_results.append({**metrics, "loss": float(loss.detach())})
+            value = float(loss.detach())
+            nonfinite += not math.isfinite(value)
+            micro_results.append({**metrics, "loss": value})
         for _ in range(num_microbatches - len(micros)):
             self._empty_pass(backward=True)
         grad_norm = self._clip_gradients()
         lr = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.step()
-        self.scheduler.step()
+        skip = self._any_rank(nonfinite > 0) or not math.isfinite(grad_norm)
+        if skip:
+            self.optimizer.zero_grad(set_to_none=True)
+        else:
+            self.optimizer.step()
+            self.scheduler.step()
         result = merge_metrics(micro_results) if micro_results else {"loss": 0.0}
-        return {**result, "grad_norm": grad_norm, "lr": lr}
+        return {**result, "grad_norm": grad_norm, "lr": lr,
+                "nonfinite_microbatches": float(nonfinite), "skipped": float(skip)}
+
+    def _any_rank(self, flag: bool) -> bool:
+        """True when `flag` holds on any rank (a collective: every rank must call it)."""
+        if not self.sharded:
+            return flag
+        import torch.distributed as dist
+
+        value = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item() > 0)
 
     def _clip_gradients(self) -> float:
         params = [p for p in self.module.parameters() if p.grad is not None]

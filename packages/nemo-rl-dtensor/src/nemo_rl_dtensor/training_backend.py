@@ -21,7 +21,13 @@ from pathlib import Path
 import torch
 from nemo_rl.config.policy import PolicyConfig
 from nemo_rl.data import BatchedDataDict
-from nemo_rl.protocols import Cluster, LossFunction, WorkerGroup
+from nemo_rl.protocols import (
+    NONFINITE_MICROBATCHES,
+    SKIPPED_UPDATES,
+    Cluster,
+    LossFunction,
+    WorkerGroup,
+)
 
 from nemo_rl_dtensor.batching import (
     TRAINING_KEYS,
@@ -31,6 +37,8 @@ from nemo_rl_dtensor.batching import (
     plan_microbatches,
 )
 from nemo_rl_dtensor.policy_worker import PolicyWorker, merge_metrics
+
+NONFINITE_KEYS = (SKIPPED_UPDATES, NONFINITE_MICROBATCHES)
 
 EXPORT_CHUNK_BYTES = 512 * 1024**2
 
@@ -91,7 +99,9 @@ class DTensorTrainingBackend:
         """One or more optimizer updates over `batch` (`train_global_batch_size` sequences each).
 
         Returns the mean over updates of `loss`, `grad_norm`, `lr` and the loss metrics (each
-        summed over micro-batches and ranks), plus `num_updates`.
+        summed over micro-batches and ranks), plus `num_updates` and the totals
+        `nonfinite/skipped_updates` and `nonfinite/microbatches` (updates not applied because a
+        loss or the gradient norm was not finite; see `nemo_rl.protocols.TrainingBackend`).
         """
         config = self._config()
         check_batch(batch, TRAINING_KEYS)
@@ -106,8 +116,9 @@ class DTensorTrainingBackend:
         updates = []
         for start in range(0, size, update_size):
             updates.append(self._train_update(batch.slice(start, start + update_size), loss_fn))
+        totals = {key: sum(u.pop(key) for u in updates) for key in NONFINITE_KEYS}
         mean = {key: sum(u[key] for u in updates) / len(updates) for key in updates[0]}
-        return {**mean, "num_updates": float(len(updates))}
+        return {**mean, **totals, "num_updates": float(len(updates))}
 
     def _train_update(
         self, update_batch: BatchedDataDict, loss_fn: LossFunction
@@ -117,11 +128,15 @@ class DTensorTrainingBackend:
         num_micro = self._max_microbatches(shards, for_logprobs=False)
         args = [(s, loss_fn, valid_tokens, valid_seqs, num_micro) for s in shards]
         results = self.group.run_sharded("train_update", args)
-        per_rank = [{k: v for k, v in r.items() if k not in ("grad_norm", "lr")} for r in results]
+        same_on_all_ranks = ("grad_norm", "lr", "skipped")
+        per_rank = [{k: v for k, v in r.items() if k not in same_on_all_ranks} for r in results]
+        merged = merge_metrics(per_rank)
         return {
-            **merge_metrics(per_rank),
+            **{k: v for k, v in merged.items() if k != "nonfinite_microbatches"},
             "grad_norm": results[0]["grad_norm"],
             "lr": results[0]["lr"],
+            SKIPPED_UPDATES: results[0]["skipped"],
+            NONFINITE_MICROBATCHES: merged.get("nonfinite_microbatches", 0.0),
         }
 
     def _max_microbatches(self, shards: list[BatchedDataDict], for_logprobs: bool) -> int:

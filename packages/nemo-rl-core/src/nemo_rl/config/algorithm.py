@@ -42,6 +42,11 @@ class AlgorithmConfig(ConfigModel):
     val_at_end: bool = True
     max_val_samples: PositiveInt | None = 256
     val_batch_size: PositiveInt | None = None
+    max_nonfinite_steps: PositiveInt = Field(
+        3,
+        description="Stop after this many steps in a row whose loss or gradient norm was not "
+        "finite (their updates are skipped, weights unchanged).",
+    )
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     logger: LoggerConfig = Field(default_factory=LoggerConfig)

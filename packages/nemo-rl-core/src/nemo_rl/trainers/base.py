@@ -28,6 +28,7 @@ from nemo_rl.config import AlgorithmConfig
 from nemo_rl.config.schema import dump_config
 from nemo_rl.infra.resources import check_resources, describe_plan
 from nemo_rl.trainers.callbacks import Callback, CallbackList
+from nemo_rl.trainers.nonfinite import NonFiniteStepGuard
 from nemo_rl.trainers.progress import RunProgress
 from nemo_rl.trainers.result import FitResult, write_run_summary
 from nemo_rl.trainers.run_dir import (
@@ -298,6 +299,7 @@ class BaseTrainer:
     ) -> FitResult:
         """Train until `max_num_steps` or `max_num_epochs`; returns a `FitResult`."""
         self.callbacks = CallbackList(list(callbacks or []))
+        self._nonfinite = NonFiniteStepGuard(self.config.max_nonfinite_steps)
         if not self._is_setup:
             self.setup(dataset, val_dataset)
         cfg = self.config
@@ -321,6 +323,9 @@ class BaseTrainer:
                 rows = self.next_rows()
                 metrics = self.training_step(rows)
                 self.state.step += 1
+                skipped = self._nonfinite.check(self.state.step, metrics)
+                if skipped:
+                    log.warning(skipped)
                 metrics["time/step_s"] = time.perf_counter() - started
                 if cfg.val_period and self.state.step % cfg.val_period == 0:
                     metrics.update(self.validate())
