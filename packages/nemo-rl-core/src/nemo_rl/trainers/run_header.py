@@ -28,10 +28,8 @@ def describe_cluster_config(config: ClusterConfig) -> str:
 
     resolved = config.resolve()
     gpus = resolved.gpus_per_node
-    how = "auto-detected" if config.detected else "set"
-    kind = f"{gpus} GPU(s) ({how})" if gpus else f"0 GPU(s) (CPU, {how})"
-    if not config.detected and not gpus:
-        kind = "0 GPU(s) (CPU)"
+    notes = [n for n in ("" if gpus else "CPU", "auto-detected" if config.detected else "") if n]
+    kind = f"{gpus} GPU(s)" + (f" ({', '.join(notes)})" if notes else "")
     world = resolved.world_size
     launcher = config.launcher if world == 1 or config.launcher != "inline" else "inline -> local"
     line = f"cluster: {config.num_nodes} node(s) x {kind}, launcher {launcher}, world size {world}"
