@@ -1,7 +1,7 @@
 """One registry for every kind of plugin: entry points of installed packages plus in-process ones.
 
 Groups (entry-point group names in parentheses): training_backends (`nemo_rl.training_backends`),
-generation_backends, environments, algorithms, datasets, loggers. A miss names the package to
+generation_backends, environments, algorithms, datasets, loggers, advantage_estimators. A miss names the package to
 install when the name is one we know, and says "not available yet" for a planned plugin that no
 package provides yet (`PLANNED`: the vLLM and Megatron backends).
 
@@ -28,6 +28,7 @@ GROUPS = (
     "algorithms",
     "datasets",
     "loggers",
+    "advantage_estimators",
 )
 
 # Which distribution provides a well-known plugin, so a miss can say what to install. Only

@@ -26,15 +26,15 @@ def _loop_rules(section: str) -> list[Rule]:
     ]
 
 
+# NeMo RL's estimator names that nemo-rl ships under the same name (nemo_rl.advantage_estimators).
+_ESTIMATORS = ("grpo", "reinforce_plus_plus")
+
+
 def _estimator_name(value: Any, ctx: MigrationContext) -> Any:
-    if value == "grpo":
-        return Drop("'grpo' is the only advantage estimator of nemo-rl, so it is implied")
+    if value in _ESTIMATORS:
+        return value
     return Drop(f"advantage estimator {value!r} is not implemented in nemo-rl; the run uses GRPO's "
                 "group-normalised advantages", changes_behaviour=True)
-
-
-def _minus_baseline(value: Any, ctx: MigrationContext) -> Any:
-    return Drop("only used by the reinforce_plus_plus advantage estimator")
 
 
 _GRPO_SAME = (
@@ -91,8 +91,9 @@ GRPO_RULES: list[Rule] = [
     Rule("grpo.adv_estimator.normalize_rewards", "normalize_rewards", priority=1),
     Rule("grpo.adv_estimator.use_leave_one_out_baseline", "use_leave_one_out_baseline",
          priority=1),
-    Rule("grpo.adv_estimator.name", None, "only 'grpo' is implemented", _estimator_name),
-    Rule("grpo.adv_estimator.minus_baseline", None, "reinforce_plus_plus only", _minus_baseline),
+    Rule("grpo.adv_estimator.name", "advantage_estimator", "grpo and reinforce_plus_plus; others "
+         "dropped", _estimator_name),
+    Rule("grpo.adv_estimator.minus_baseline", "minus_baseline"),
     *[Rule(f"loss_fn.{old}", f"loss.{new}") for old, new in _LOSS.items()],
     unsupported("loss_fn.use_on_policy_kl_approximation", "the on-policy KL approximation"),
     unsupported("loss_fn.force_on_policy_ratio", "forcing the policy ratio to 1"),

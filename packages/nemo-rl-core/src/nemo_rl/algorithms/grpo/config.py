@@ -101,8 +101,16 @@ class GRPOConfig(AlgorithmConfig):
     num_generations_per_prompt: PositiveInt = 16
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     loss: GRPOLossConfig = Field(default_factory=GRPOLossConfig)
+    advantage_estimator: str = Field(
+        "grpo",
+        description="A registered advantage estimator: grpo, rloo, reinforce_plus_plus, or a "
+        "plugin's (group `nemo_rl.advantage_estimators`).",
+    )
     use_leave_one_out_baseline: bool = True
     normalize_rewards: bool = True
+    minus_baseline: bool = Field(
+        True, description="reinforce_plus_plus: subtract each prompt's mean reward before whitening."
+    )
     reward_scaling: RewardScalingConfig = Field(default_factory=RewardScalingConfig)
     reward_shaping: RewardShapingConfig = Field(default_factory=RewardShapingConfig)
     overlong_filtering: bool = Field(False, description="Truncated responses get sample_mask 0.")

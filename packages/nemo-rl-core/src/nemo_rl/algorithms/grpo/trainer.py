@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 from nemo_rl import registry
-from nemo_rl.algorithms.grpo.advantages import compute_grpo_advantages
 from nemo_rl.algorithms.grpo.config import GRPOConfig
 from nemo_rl.algorithms.grpo.data import GRPOPromptTransform
+from nemo_rl.algorithms.grpo.estimators import AdvantageInputs
 from nemo_rl.algorithms.grpo.loss import ClippedPGLoss
 from nemo_rl.algorithms.grpo.rewards import dynamic_sampling_keep_mask, shape_rewards
 from nemo_rl.data import BatchedDataDict
@@ -87,6 +87,8 @@ class GRPOTrainer(BaseTrainer):
         if cfg.environment:
             registry.resolve("environments", cfg.environment)
             lines.append(f"environment: {cfg.environment}")
+        registry.resolve("advantage_estimators", cfg.advantage_estimator)
+        lines.append(f"advantage estimator: {cfg.advantage_estimator}")
         return lines
 
     def setup_algorithm(self) -> None:
@@ -105,6 +107,7 @@ class GRPOTrainer(BaseTrainer):
             self.environment = as_environment(
                 cfg.environment, environment_options=cfg.environment_options, on_error=cfg.on_reward_error
             )
+        self.advantage_estimator = registry.resolve("advantage_estimators", cfg.advantage_estimator)
         gen_cfg = cfg.generation.model_copy(update={"model_name": cfg.generation.model_name or cfg.policy.model_name})
         self.generation = registry.resolve("generation_backends", gen_cfg.backend)()
         self.generation.setup(gen_cfg, self.cluster)
@@ -144,10 +147,11 @@ class GRPOTrainer(BaseTrainer):
         if cfg.overlong_filtering:
             sample_mask[batch["truncated"]] = 0.0
         batch["sample_mask"] = sample_mask
-        batch["advantages"] = compute_grpo_advantages(
-            rewards, batch["group_ids"], valid=sample_mask > 0,
-            leave_one_out=cfg.use_leave_one_out_baseline, normalize=cfg.normalize_rewards,
-        )
+        batch["shaped_rewards"] = rewards
+        batch["advantages"] = self.advantage_estimator(AdvantageInputs(
+            rewards=rewards, group_ids=batch["group_ids"], valid=sample_mask > 0,
+            token_mask=batch["token_mask"], config=cfg, components=components,
+        ))
         metrics.update(rollout_metrics(batch, rewards, components))
         metrics["dynamic_sampling/rounds"] = float(rounds)
         self.callbacks.on_rollout_end(self, batch, metrics)
