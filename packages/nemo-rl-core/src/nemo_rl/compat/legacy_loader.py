@@ -18,7 +18,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from nemo_rl.config.defaults import defaults_list, parent_path
 from nemo_rl.config.errors import ConfigError
+from nemo_rl.config.files import read_config_file
 
 # NeMo RL's resolvers (nemo_rl/utils/config.py): plain binary arithmetic on resolved values; `div`
 # is true division, as in Python. `oc.env` is built into OmegaConf.
@@ -67,24 +71,24 @@ def _merge_with_override(omegaconf: Any, base: Any, child: Any) -> Any:
 def _load_with_defaults(omegaconf: Any, node: Any, base_dir: Path, chain: list[Path]) -> Any:
     if "defaults" not in node:
         return node
+    where = chain[-1] if len(chain) > 1 else None  # the top file is named by the caller
     parents = node.pop("defaults")
-    parents = [parents] if isinstance(parents, str) else [str(p) for p in parents]
+    if isinstance(parents, omegaconf.ListConfig):
+        parents = omegaconf.OmegaConf.to_container(parents)
+    parents = defaults_list(parents, where)
     merged = omegaconf.OmegaConf.create({})
     for parent in parents:
-        path = Path(parent) if os.path.isabs(parent) else base_dir / parent
-        if not path.is_file():
-            named_by = chain[-1] if chain else "the config"
-            raise LegacyConfigError(
-                f"defaults: '{parent}' (named by {named_by}) does not exist at {path}; parents "
-                "resolve relative to the file that names them"
-            )
-        if path.resolve() in chain:
-            cycle = " -> ".join(p.name for p in [*chain, path.resolve()])
-            raise LegacyConfigError(f"defaults form a cycle ({cycle}): remove one link")
-        parent_node = omegaconf.OmegaConf.load(path)
-        parent_node = _load_with_defaults(omegaconf, parent_node, path.parent, [*chain, path.resolve()])
+        path = parent_path(parent, base_dir, chain)
+        parent_node = _load_file(omegaconf, path)
+        parent_node = _load_with_defaults(omegaconf, parent_node, path.parent, [*chain, path])
         merged = _merge_with_override(omegaconf, merged, parent_node)
     return _merge_with_override(omegaconf, merged, node)
+
+
+def _load_file(omegaconf: Any, path: Path) -> Any:
+    """A legacy YAML file as a DictConfig, read by nemo-rl's strict reader (so encoding, syntax,
+    duplicate keys and depth fail as ConfigErrors naming the file) instead of OmegaConf.load."""
+    return omegaconf.OmegaConf.create(read_config_file(path))
 
 
 def _apply_overrides(omegaconf: Any, cfg: Any, overrides: LegacyOverrides) -> None:
@@ -151,7 +155,7 @@ def load_legacy_config(
             path = Path(source)
             if not path.is_file():
                 raise LegacyConfigError(f"legacy config file '{path}' does not exist: check the path")
-            node, base_dir, chain = oc.load(path), path.parent, [path.resolve()]
+            node, base_dir, chain = _load_file(omegaconf, path), path.parent, [path.resolve()]
         if not isinstance(node, omegaconf.DictConfig):
             raise LegacyConfigError(f"{source} is not a mapping of keys to values")
         node = _load_with_defaults(omegaconf, node, base_dir, chain)
@@ -162,3 +166,11 @@ def load_legacy_config(
             f"cannot resolve the legacy config {source}: {type(err).__name__}: {err}; check the "
             "interpolation or override it names"
         ) from None
+    except yaml.YAMLError as err:  # an override value OmegaConf cannot parse
+        raise LegacyConfigError(
+            f"an override of the legacy config {source} is not valid YAML ({err}); fix its value"
+        ) from None
+    except LegacyConfigError:
+        raise
+    except ConfigError as err:  # from the shared file and defaults checks
+        raise LegacyConfigError(err.problems, source=err.source) from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -184,6 +185,8 @@ def _report_missing_backends(
     if getattr(config, "generation", None) is not None:
         sections.append(("generation_backends", "generation", config.generation.backend))
     for group, section, name in sections:
+        if name in registry.available(group):
+            continue  # installed: importing it (torch, transformers) is the run's job, not this one's
         try:
             registry.resolve(group, name)
             continue
@@ -276,18 +279,28 @@ def is_legacy_config(raw: Mapping[str, Any], base_dir: str | os.PathLike | None 
     return _parents_are_legacy(raw.get("defaults"), base_dir)
 
 
-def _parents_are_legacy(parents: Any, base_dir: str | os.PathLike | None) -> bool:
+def _parents_are_legacy(
+    parents: Any, base_dir: str | os.PathLike | None, chain: tuple[Path, ...] = ()
+) -> bool:
     if base_dir is None or not parents:
         return False
-    import yaml
+    # The same checks as the loaders (shared): a bad `defaults:` value, a parent that does not
+    # parse and a cycle are ConfigErrors naming the file, whichever layout the config turns out to be.
+    from nemo_rl.config.defaults import defaults_list, parent_path
+    from nemo_rl.config.files import read_config_file
 
-    for parent in [parents] if isinstance(parents, str) else list(parents):
-        path = os.path.join(base_dir, str(parent))
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh)
-            if isinstance(data, Mapping) and is_legacy_config(data, os.path.dirname(path)):
-                return True
+    where = chain[-1] if chain else None
+    for parent in defaults_list(parents, where):
+        if not (Path(base_dir) / parent).is_file():
+            continue  # the loader that reads the config reports the missing file
+        path = parent_path(parent, Path(base_dir), list(chain))
+        data = read_config_file(path)
+        if "algorithm" in data:
+            continue  # a nemo-rl parent: neither it nor its own parents make the config legacy
+        if is_legacy_config(data, None) or _parents_are_legacy(
+            data.get("defaults"), path.parent, (*chain, path)
+        ):
+            return True
     return False
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import Field
 
 from nemo_rl.config.base import ConfigModel
 from nemo_rl.config.cluster import ClusterConfig
 from nemo_rl.config.infra import CheckpointConfig, DataConfig, LoggerConfig
 from nemo_rl.config.policy import PolicyConfig
+from nemo_rl.config.types import NonNegativeInt, PositiveInt, Seed
 
 
 class AlgorithmConfig(ConfigModel):
@@ -33,7 +34,7 @@ class AlgorithmConfig(ConfigModel):
     algorithm: str
     # "module:Class" of the trainer that runs this config (resolved lazily by nemo_rl.api).
     trainer_class: ClassVar[str] = ""
-    seed: int = 42
+    seed: Seed = 42
     run_dir: str | None = None
     max_num_steps: PositiveInt = 1000
     max_num_epochs: PositiveInt = 1

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import Field
 
 from nemo_rl.config.base import ConfigModel
+from nemo_rl.config.types import NonNegativeInt, PositiveInt
 
 
 def visible_gpus() -> int:

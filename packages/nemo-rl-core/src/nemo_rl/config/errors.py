@@ -236,10 +236,27 @@ def _describe_problem(path: str, entries: list[tuple[dict[str, Any], _Location]]
     expected = describe_type(annotation, metadata) if annotation is not None else ""
     messages = " / ".join(dict.fromkeys(e["msg"] for e, _ in entries))
     hint = _literal_suggestion(annotation, entry.get("input"))
+    if isinstance(entry.get("input"), bool) and kind in ("float_type", "int_type"):
+        hint = f"; true/false is not a number: write the number itself{_default_hint(field)}"
+    elif _looks_numeric(entry.get("input")) and kind in ("float_type", "int_type"):
+        hint = "; write the number without quotes"
     name = path or "config"
     # pydantic's literal message already lists the choices
     expected_text = f"; expected {expected}" if expected and kind != "literal_error" else ""
     return f"{name} = {_value_repr(entry.get('input'))}: {messages}{expected_text}{hint}"
+
+
+def _looks_numeric(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and float(value) is not None
+    except ValueError:
+        return False
+
+
+def _default_hint(field: FieldInfo | None) -> str:
+    default = getattr(field, "default", None)
+    usable = isinstance(default, (int, float)) and not isinstance(default, bool)
+    return f" (the default is {default!r})" if usable else ""
 
 
 def unknown_key_message(path: str, owner: type[BaseModel] | None) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, NonNegativeFloat, PositiveInt
+from pydantic import Field
 
 from nemo_rl.config.base import ConfigModel
+from nemo_rl.config.types import FiniteFloat, NonNegativeFloat, NonNegativeInt, PositiveInt, Seed
 
 
 class SamplingParams(ConfigModel):
@@ -27,12 +28,12 @@ class SamplingParams(ConfigModel):
     """
 
     temperature: NonNegativeFloat = 1.0
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_p: FiniteFloat = Field(1.0, gt=0.0, le=1.0)
     top_k: PositiveInt | None = None
     max_new_tokens: PositiveInt = 512
     stop_strings: list[str] | None = None
-    stop_token_ids: list[int] | None = None
-    seed: int | None = None
+    stop_token_ids: list[NonNegativeInt] | None = None
+    seed: Seed | None = None
 
     @property
     def is_greedy(self) -> bool:
@@ -57,16 +58,16 @@ class GenerationConfig(ConfigModel):
     )
     backend_options: dict[str, Any] = Field(default_factory=dict)
     temperature: NonNegativeFloat = 1.0
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_p: FiniteFloat = Field(1.0, gt=0.0, le=1.0)
     top_k: PositiveInt | None = None
     max_new_tokens: PositiveInt = 512
     stop_strings: list[str] | None = None
-    stop_token_ids: list[int] | None = None
+    stop_token_ids: list[NonNegativeInt] | None = None
     batch_size: PositiveInt | None = Field(
         None, description="Prompts per generate call; None sends the whole step at once."
     )
     colocated: bool = True
-    num_gpus: int = Field(0, ge=0, description="GPUs for generation when not colocated.")
+    num_gpus: NonNegativeInt = Field(0, description="GPUs for generation when not colocated.")
 
     def sampling_params(self, **overrides: Any) -> SamplingParams:
         """The sampling parameters of this config, with optional overrides (e.g. greedy for validation)."""

@@ -10,9 +10,10 @@ Example:
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from nemo_rl.config.base import ConfigModel
+from nemo_rl.config.types import PositiveInt
 
 
 class WandbConfig(ConfigModel):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
 import os
 import re
 import typing
@@ -30,7 +29,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from nemo_rl.config.algorithm import AlgorithmConfig
+from nemo_rl.config.defaults import defaults_list, parent_path
 from nemo_rl.config.errors import ConfigError, _model_class, _strip, unknown_key_message
+from nemo_rl.config.files import check_depth, read_config_file
 
 ConfigSource = str | os.PathLike | Mapping[str, Any] | AlgorithmConfig
 Overrides = Sequence[str] | Mapping[str, Any] | None
@@ -54,6 +55,7 @@ def load_config(source: ConfigSource, overrides: Overrides = None) -> AlgorithmC
     if isinstance(source, AlgorithmConfig):
         raw, base_dir = source.model_dump(), Path.cwd()
     elif isinstance(source, Mapping):
+        check_depth(source, "the config")  # before deepcopy, which would overflow the stack
         raw, base_dir = copy.deepcopy(dict(source)), Path.cwd()
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -64,11 +66,11 @@ def load_config(source: ConfigSource, overrides: Overrides = None) -> AlgorithmC
             f"cannot load a config from a {type(source).__name__}: pass a YAML/JSON path, a dict "
             "or a config object"
         )
-    if "algorithm" not in raw:
-        legacy = _load_legacy(raw, source, overrides)
-        if legacy is not None:
-            return legacy
     try:
+        if "algorithm" not in raw:
+            legacy = _load_legacy(raw, source, overrides)
+            if legacy is not None:
+                return legacy
         seen = [Path(source_name).resolve()] if source_name else []
         merged = _apply_defaults(raw, base_dir, seen)
         config_class = _config_class(merged, overrides, source)
@@ -79,38 +81,6 @@ def load_config(source: ConfigSource, overrides: Overrides = None) -> AlgorithmC
             raise ConfigError.from_validation_error(err, config_class) from None
     except ConfigError as err:
         raise err.with_source(source_name) if source_name else err from None
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The mapping stored in a YAML or JSON file; errors name the file (and line, if known)."""
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist: check the path")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            data = yaml.safe_load(text)
-    except json.JSONDecodeError as err:
-        raise ConfigError(
-            f"{path}, line {err.lineno}, column {err.colno}: invalid JSON ({err.msg}); fix the "
-            "syntax there"
-        ) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(
-            f"{path}{where}: invalid YAML ({problem}); fix the syntax there"
-        ) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path} holds a {type(data).__name__}, not a mapping: a config file is a mapping of "
-            "keys to values (e.g. 'algorithm: grpo')"
-        )
-    return data
 
 
 def _load_legacy(raw: dict[str, Any], source: Any, overrides: Overrides) -> AlgorithmConfig | None:
@@ -137,27 +107,12 @@ def _load_legacy(raw: dict[str, Any], source: Any, overrides: Overrides) -> Algo
 def _apply_defaults(raw: dict[str, Any], base_dir: Path, seen: list[Path]) -> dict[str, Any]:
     """`raw` merged over its `defaults:` parents (recursively); `seen` is the chain, for cycles."""
     raw = dict(raw)
-    parents = raw.pop("defaults", None)
-    if parents is None:
-        return raw
-    if isinstance(parents, str):
-        parents = [parents]
-    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
-        raise ConfigError(
-            f"defaults = {parents!r}: expected a path or a list of paths to parent config files"
-        )
+    # No file name here: errors of a parent file are attributed to it below, and the top file's
+    # by load_config.
+    parents = defaults_list(raw.pop("defaults", None), None)
     merged: dict[str, Any] = {}
     for parent in parents:
-        path = (base_dir / parent).resolve()
-        if path in seen:
-            chain = " -> ".join(p.name for p in [*seen, path])
-            raise ConfigError(f"defaults form a cycle ({chain}): remove one of these links")
-        if not path.is_file():
-            named_by = f"'{seen[-1]}'" if seen else "the config"
-            raise ConfigError(
-                f"{named_by} names default '{parent}', but '{path}' does not exist: fix the path "
-                "(defaults are relative to the file that names them)"
-            )
+        path = parent_path(parent, base_dir, seen)
         try:
             parent_raw = _apply_defaults(read_config_file(path), path.parent, [*seen, path])
         except ConfigError as err:
@@ -229,6 +184,10 @@ def parse_override_value(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text  # not YAML (e.g. "a: b: c"): take it literally, as the user typed it
+    except RecursionError:
+        raise ConfigError(
+            f"override value {text[:40]!r}... is nested too deeply to parse; pass a flat value"
+        ) from None
 
 
 def parse_overrides(overrides: Overrides) -> list[tuple[str, str, Any]]:

@@ -14,9 +14,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
 from nemo_rl.config.base import ConfigModel
+from nemo_rl.config.types import (
+    AdamBeta,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+)
 
 
 class TokenizerConfig(ConfigModel):
@@ -43,8 +51,8 @@ class OptimizerConfig(ConfigModel):
 
     name: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: PositiveFloat = 5.0e-6
-    weight_decay: float = Field(0.01, ge=0.0)
-    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: NonNegativeFloat = 0.01
+    betas: tuple[AdamBeta, AdamBeta] = (0.9, 0.999)
     eps: PositiveFloat = 1.0e-8
 
 
@@ -60,8 +68,8 @@ class SchedulerConfig(ConfigModel):
     """
 
     name: Literal["constant", "linear", "cosine"] = "constant"
-    warmup_steps: int = Field(0, ge=0)
-    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
+    warmup_steps: NonNegativeInt = 0
+    min_lr_ratio: Probability = 0.0
     total_steps: PositiveInt | None = None
 
 

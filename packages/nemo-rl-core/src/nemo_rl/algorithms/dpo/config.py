@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
 from nemo_rl.config.algorithm import AlgorithmConfig
+from nemo_rl.config.types import NonNegativeFloat, PositiveFloat, PositiveInt
 
 
 class DPOConfig(AlgorithmConfig):

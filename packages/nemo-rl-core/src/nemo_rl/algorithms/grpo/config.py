@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
 from nemo_rl.config.algorithm import AlgorithmConfig
 from nemo_rl.config.base import ConfigModel
 from nemo_rl.config.generation import GenerationConfig
+from nemo_rl.config.types import FiniteFloat, NonNegativeFloat, PositiveFloat, PositiveInt
 
 
 class GRPOLossConfig(ConfigModel):
@@ -66,10 +67,21 @@ class RewardScalingConfig(ConfigModel):
     """Linear map of rewards from [source_min, source_max] to [target_min, target_max], clipped."""
 
     enabled: bool = False
-    source_min: float = 0.0
-    source_max: float = 1.0
-    target_min: float = 0.0
-    target_max: float = 1.0
+    source_min: FiniteFloat = 0.0
+    source_max: FiniteFloat = 1.0
+    target_min: FiniteFloat = 0.0
+    target_max: FiniteFloat = 1.0
+
+    @model_validator(mode="after")
+    def _check_range(self) -> RewardScalingConfig:
+        # The map divides by source_max - source_min: caught at load time rather than at step 1.
+        if self.enabled and self.source_max == self.source_min:
+            raise ValueError(
+                f"reward_scaling.source_min and reward_scaling.source_max are both "
+                f"{self.source_min}: the source range is empty; set source_max above source_min "
+                "(for example 0 and 1)"
+            )
+        return self
 
 
 class RewardShapingConfig(ConfigModel):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from nemo_rl.config.algorithm import AlgorithmConfig
+from nemo_rl.config.types import PositiveInt
 
 
 class SFTConfig(AlgorithmConfig):
