@@ -1,10 +1,11 @@
-"""Code rewards: subprocess execution, partial credit, timeouts, limits, test splitting."""
+"""Code rewards: sandboxed execution judged by the host, partial credit, timeouts, limits, test
+formats (hostile programs are in test_sandbox_hostile.py)."""
 
 from __future__ import annotations
 
-import os
+import threading
 import time
-from pathlib import Path
+import warnings
 
 import pytest
 from nemo_rl.environments import RewardFunctionError
@@ -16,6 +17,8 @@ from nemo_rl_envs import (
     run_python_tests,
 )
 from nemo_rl_envs.code_execution import split_tests
+from nemo_rl_envs.sandbox import Sandbox, SandboxUnavailableError, cgroups
+from nemo_rl_envs.sandbox.testing import sandboxed_processes
 
 ADD = "Here you go:\n```python\ndef add(a, b):\n    return a + b\n```\n"
 
@@ -49,44 +52,67 @@ def test_reward_is_the_fraction_of_tests_passed():
     tests = ["assert add(1, 2) == 3", "assert add(-1, 1) == 0", "assert add(2, 2) == 5"]
     assert code_reward("write add", ADD, tests=tests) == pytest.approx(2 / 3)
     report = run_python_tests("def add(a, b):\n    return a + b\n", tests)
-    assert (report.passed, report.total) == (2, 3) and "AssertionError" in report.failures[2]
+    assert (report.passed, report.total) == (2, 3) and report.failures[2] == "got 4, expected 5"
+    assert code_reward("write add", ADD.replace("a + b", "a * b"), tests=tests) == 0.0
 
 
 def test_tests_do_not_leak_assignments_into_each_other():
-    report = run_python_tests("", ["x = 1\nassert x == 1", "assert 'x' not in dir()"])
+    report = run_python_tests("", ["x = 1\nassert x == 1", "assert ('x' in dir()) == False"])
     assert report.passed == 2
 
 
+def test_stdin_stdout_cases_are_compared_by_the_host():
+    code = "a, b = map(int, input().split())\nprint(a + b)\n"
+    cases = [
+        {"input": "1 2\n", "output": "3\n"},
+        {"input": "5 5", "output": "10"},
+        {"input": "2 2", "output": "5"},
+    ]
+    report = run_python_tests(code, cases)
+    assert (report.passed, report.failures) == (2, {2: "wrong output"})
+    assert run_python_tests("print(input())\nraise SystemExit(2)", cases[:1]).failures == {
+        0: "exit status 2"
+    }
+
+
+def test_tests_only_the_sandbox_could_judge_are_refused_unless_allowed():
+    with pytest.raises(ValueError, match="can only be judged inside the sandbox.*forge"):
+        run_python_tests("x = [1, 2]", ["assert sorted(x)"])
+    report = run_python_tests("x = [1, 2]", ["assert sorted(x)"], allow_forgeable_tests=True)
+    assert report.passed == 1
+
+
+def test_returned_objects_must_be_plain_data():
+    code = "class Yes(int):\n    def __eq__(self, other):\n        return True\nx = Yes(1)"
+    report = run_python_tests(code, ["assert x == 2", "assert [x] == [2]"])
+    assert report.passed == 0 and "not plain data" in report.failures[1]
+
+
 def test_a_crashing_solution_fails_every_test_and_says_why():
-    report = run_python_tests("raise SystemExit(3)", ["assert True", "assert True"])
+    report = run_python_tests("raise SystemExit(3)", ["assert len('') == 0"] * 2)
     assert report.passed == 0 and report.error == "solution error: SystemExit: 3"
 
 
-def test_code_never_runs_in_the_calling_process(tmp_path: Path):
-    marker = tmp_path / "pid.txt"
-    code = f"import os\nopen({str(marker)!r}, 'w').write(str(os.getpid()))"
-    assert run_python_tests(code, ["assert True"]).passed == 1
-    assert int(marker.read_text()) != os.getpid()
+def test_code_runs_as_pid_1_of_its_own_namespace():
+    assert run_python_tests("import os", ["assert os.getpid() == 1"]).passed == 1
 
 
-def test_timeout_keeps_finished_tests_and_kills_the_process_group(tmp_path: Path):
-    pid_file = tmp_path / "child.txt"
-    code = (
-        "import subprocess, time\n"
-        f"child = subprocess.Popen(['sleep', '60'])\nopen({str(pid_file)!r}, 'w').write(str(child.pid))\n"
-    )
-    tests = ["assert True", "while True: pass", "assert True"]
+def test_timeout_keeps_finished_tests_and_kills_every_process():
+    code = "import subprocess\nchild = subprocess.Popen(['sleep', '60'])\n"
+    tests = [
+        "assert len('a') == 1",
+        "while True: pass\nassert 1 == len('a')",
+        "assert len('') == 0",
+    ]
     start = time.monotonic()
     report = run_python_tests(code, tests, timeout_s=1.0)
     assert time.monotonic() - start < 10
     assert report.timed_out and report.passed == 1 and report.fraction == pytest.approx(1 / 3)
-    grandchild = int(pid_file.read_text())
-    status = Path(f"/proc/{grandchild}/status")
-    assert not status.exists() or "zombie" in status.read_text()  # killed with its parent
+    assert report.error == "timed out" and sandboxed_processes() == []
 
 
 def test_memory_limit_stops_a_runaway_allocation():
-    report = run_python_tests("big = bytearray(1024 * 1024 * 1024)", ["assert True"], memory_mb=256)
+    report = run_python_tests("big = bytearray(1024 ** 3)", ["assert len(big) == 0"], memory_mb=256)
     assert report.passed == 0 and "MemoryError" in report.error
 
 
@@ -107,3 +133,30 @@ def test_code_environment_scores_a_batch_and_reports_bad_test_data():
     assert env.step(convos, rows).rewards["code_reward"].tolist() == [1.0, 0.5]
     with pytest.raises(RewardFunctionError, match="not valid Python.*fix the dataset"):
         env.step(convos[:1], [{"tests": "assert ("}])
+
+
+def test_runs_are_independent_across_threads():
+    results: list[float] = []
+
+    def score(i: int) -> None:
+        code = f"def f():\n    return {i}"
+        results.append(run_python_tests(code, [f"assert f() == {i}", "assert f() == -1"]).fraction)
+
+    threads = [threading.Thread(target=score, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [0.5] * 6 and sandboxed_processes() == []
+
+
+def test_missing_containment_refuses_and_trusted_mode_says_what_it_lacks(monkeypatch):
+    monkeypatch.setattr(cgroups, "detect", lambda: None)
+    with pytest.raises(SandboxUnavailableError, match="no writable cgroup.*require_cgroup"):
+        Sandbox(require_cgroup=True, tmp_mb=63).check()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        box = Sandbox(isolation="none", tmp_mb=62)
+        assert "trusted code only" in box.check()
+    assert "Trusted code only" in str(caught[0].message)
+    assert run_python_tests("x = 3", ["assert x == 3"], sandbox=box).passed == 1
