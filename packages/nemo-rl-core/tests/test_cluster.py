@@ -212,14 +212,26 @@ def test_make_cluster_inline_for_one_worker():
 
 
 def test_make_cluster_refuses_what_it_cannot_start():
-    with pytest.raises(RayNotAvailableError, match="launcher='ray' is not available yet"):
-        make_cluster(ClusterConfig(launcher="ray"))
-    assert issubclass(RayNotAvailableError, NotImplementedError)
-    with pytest.raises(ClusterError, match="num_nodes=2 needs the Ray launcher"):
+    with pytest.raises(ClusterError, match="num_nodes=2 needs cluster.launcher='ray'"):
         make_cluster(ClusterConfig(num_nodes=2, gpus_per_node=8, launcher="local"))
     if torch.cuda.device_count() < 64:
         with pytest.raises(ClusterError, match="needs one GPU per worker"):
             make_cluster(ClusterConfig(gpus_per_node=64, launcher="local"))
+
+
+def test_ray_is_imported_only_when_chosen_and_named_when_missing(monkeypatch):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, nemo_rl.infra.cluster, nemo_rl.algorithms.grpo.trainer; "
+        "assert 'ray' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(RayNotAvailableError, match=r"pip install 'nemo-rl-core\[ray\]'"):
+        make_cluster(ClusterConfig(launcher="ray", gpus_per_node=0, cpu_workers=2))
+    assert issubclass(RayNotAvailableError, ClusterError)
 
 
 # ---- resources ----------------------------------------------------------------------------

@@ -35,7 +35,8 @@ class ClusterConfig(ConfigModel):
     is none; a number pins it, and `0` forces a CPU run even on a GPU machine.
     `launcher`: `inline` runs everything in the driver process (one device or the CPU; easiest to
     debug), `local` starts one process per GPU on this host, `ray` places actors on a Ray cluster.
-    A world size above one always runs local processes (one process cannot host several ranks).
+    A world size above one runs local processes unless `ray` is chosen (one process cannot host
+    several ranks); several nodes need `ray`, which joins `ray_address` (or `RAY_ADDRESS`).
     `cpu_threads`: torch threads per process on a CPU run; None chooses the cores this process
     may use that are not already busy, divided among the workers on this host.
 
@@ -53,6 +54,11 @@ class ClusterConfig(ConfigModel):
     cpu_threads: PositiveInt | None = Field(
         None,
         description="torch threads per process on a CPU run; None: free cores / workers on a host.",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="launcher ray: the Ray cluster to join ('auto', 'host:6379', 'ray://...'); "
+        "None: RAY_ADDRESS, else a local Ray instance is started.",
     )
 
     @property

@@ -176,7 +176,9 @@ class BaseTrainer:
         lines.append(f"first batch: {shapes}")
         lines.extend(self.describe_batches())
         if self.config.cluster.launcher == "ray":
-            lines.append("launcher ray: not available in this version (the run would stop at start)")
+            from nemo_rl.infra.cluster.ray_runtime import describe_ray_launch
+
+            lines.append(describe_ray_launch(self.config.cluster.ray_address))
         lines.append(f"steps: {self.total_steps()} (max_num_steps {self.config.max_num_steps}, max_num_epochs {self.config.max_num_epochs})")
         return lines
 

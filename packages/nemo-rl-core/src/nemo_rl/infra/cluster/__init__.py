@@ -1,7 +1,8 @@
-"""Where workers run: inline in the driver, or local processes joined by torch.distributed.
+"""Where workers run: inline in the driver, local processes, or Ray actors (torch.distributed).
 
-Both implement the `Cluster` and `WorkerGroup` protocols of `nemo_rl.protocols`, so backend code
-is the same under each; `make_cluster` picks one from a `ClusterConfig`.
+All three implement the `Cluster` and `WorkerGroup` protocols of `nemo_rl.protocols`, so backend
+code is the same under each; `make_cluster` picks one from a `ClusterConfig`. `RayCluster` imports
+Ray only when one is created (`pip install 'nemo-rl-core[ray]'`).
 
 Example:
     >>> from nemo_rl.infra.cluster import InlineCluster
@@ -11,11 +12,17 @@ Example:
 
 from __future__ import annotations
 
-from nemo_rl.infra.cluster.errors import ClusterError, WorkerDiedError, WorkerError
-from nemo_rl.infra.cluster.factory import RayNotAvailableError, make_cluster
+from nemo_rl.infra.cluster.errors import (
+    ClusterError,
+    RayNotAvailableError,
+    WorkerDiedError,
+    WorkerError,
+)
+from nemo_rl.infra.cluster.factory import make_cluster
 from nemo_rl.infra.cluster.inline import InlineCluster, InlineWorkerGroup
 from nemo_rl.infra.cluster.local import LocalProcessCluster, LocalWorkerGroup
 from nemo_rl.infra.cluster.probe import ClusterProbe, check_cluster
+from nemo_rl.infra.cluster.ray_cluster import RayCluster, RayWorkerGroup  # Ray imported on use
 
 __all__ = [
     "ClusterError",
@@ -24,7 +31,9 @@ __all__ = [
     "InlineWorkerGroup",
     "LocalProcessCluster",
     "LocalWorkerGroup",
+    "RayCluster",
     "RayNotAvailableError",
+    "RayWorkerGroup",
     "WorkerDiedError",
     "WorkerError",
     "check_cluster",

@@ -20,28 +20,62 @@ class WorkerError(ClusterError):
     `worker_traceback` its formatted traceback (the original object may not be picklable).
     """
 
-    def __init__(self, rank: int, what: str, exc_type: str, worker_traceback: str, note: str = ""):
+    def __init__(
+        self,
+        rank: int,
+        what: str,
+        exc_type: str,
+        worker_traceback: str,
+        note: str = "",
+        node: str | None = None,
+    ):
         self.rank = rank
         self.what = what
         self.exc_type = exc_type
         self.worker_traceback = worker_traceback
-        message = f"worker rank {rank} raised {exc_type} in {what}"
+        self.node = node
+        where = f" on node {node}" if node else ""
+        message = f"worker rank {rank}{where} raised {exc_type} in {what}"
         if note:
             message += f" ({note})"
         super().__init__(f"{message}; worker traceback:\n{worker_traceback.rstrip()}")
 
 
 class WorkerDiedError(ClusterError):
-    """A worker process ended unexpectedly (segfault, out-of-memory kill, os._exit)."""
+    """A worker process ended unexpectedly (segfault, out-of-memory kill, os._exit).
 
-    def __init__(self, rank: int, what: str, exitcode: int | None):
+    `node` and `log_tail` (the last lines of the worker's log) are given where the launcher
+    knows them (Ray: the worker may run on another host, whose stderr the driver never sees).
+    """
+
+    def __init__(
+        self,
+        rank: int,
+        what: str,
+        exitcode: int | None,
+        node: str | None = None,
+        log_tail: str | None = None,
+        cause: str | None = None,
+    ):
         self.rank = rank
         self.exitcode = exitcode
+        self.node = node
+        self.log_tail = log_tail
+        where = f" on node {node}" if node else ""
+        how = cause or describe_exitcode(exitcode)
+        if log_tail is None:
+            hint = (
+                "Its stderr above shows why (a segfault prints a stack through faulthandler; a "
+                "silent SIGKILL is usually the out-of-memory killer)"
+            )
+        else:
+            hint = (
+                "A silent SIGKILL is usually the out-of-memory killer. Last lines of its log:\n"
+                + (log_tail.rstrip() or "(empty)")
+            )
         super().__init__(
-            f"worker rank {rank} died during {what} ({describe_exitcode(exitcode)}); the cluster "
-            "was shut down. Its stderr above shows why (a segfault prints a stack through "
-            "faulthandler; a silent SIGKILL is usually the out-of-memory killer); create a new "
-            "cluster to continue"
+            f"worker rank {rank}{where} died during {what} ({how}); the cluster was shut down; "
+            f"create a new cluster to continue. {hint}"
         )
 
 
@@ -62,3 +96,7 @@ def describe_exitcode(exitcode: int | None) -> str:
         except ValueError:
             return f"killed by signal {-exitcode}"
     return f"exit code {exitcode}"
+
+
+class RayNotAvailableError(ClusterError, ImportError):
+    """`cluster.launcher: ray` was chosen but Ray cannot be imported (install nemo-rl-core[ray])."""

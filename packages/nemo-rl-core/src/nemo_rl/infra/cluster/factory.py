@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from nemo_rl.config import ClusterConfig
-from nemo_rl.infra.cluster.errors import ClusterError
+from nemo_rl.infra.cluster.errors import ClusterError, RayNotAvailableError  # noqa: F401
 from nemo_rl.infra.cluster.inline import InlineCluster
 from nemo_rl.infra.cluster.local import LocalProcessCluster
 from nemo_rl.infra.cluster.threads import apply_cpu_threads, cpu_threads_for
@@ -20,32 +20,26 @@ from nemo_rl.protocols import Cluster
 log = logging.getLogger(__name__)
 
 
-class RayNotAvailableError(NotImplementedError):
-    """`cluster.launcher: ray` was chosen; Ray support is not part of this release."""
-
-
 def make_cluster(config: ClusterConfig) -> Cluster:
-    """Inline for a world size of 1, local processes for more on one node; Ray is not yet here.
+    """The cluster a config describes: inline, local processes, or Ray actors.
 
-    `gpus_per_node: auto` is resolved here, to the GPUs this process sees. The world size
-    decides, not the launcher name: `launcher: inline` with several workers is promoted to local
-    processes (one process cannot host several ranks), and `launcher: local` with one worker runs
-    inline (no process to start). GPU runs use NCCL with one GPU per worker, CPU runs
-    (`gpus_per_node: 0`, or no GPU seen) use gloo with `cpu_workers` processes, and the driver and
-    each CPU worker set torch's thread count (`cluster.cpu_threads`, see `threads.py`); the
-    cluster's `cpu_threads` attribute records it (None on GPU).
+    `gpus_per_node: auto` is resolved here, to the GPUs this process sees. `launcher: ray` always
+    runs Ray actors (any world size and number of nodes; Ray is imported only then), joining
+    `cluster.ray_address`, else `RAY_ADDRESS`, else starting a local instance. Otherwise the world
+    size decides, not the launcher name: `launcher: inline` with several workers is promoted to
+    local processes (one process cannot host several ranks), and `launcher: local` with one worker
+    runs inline (no process to start); several nodes need Ray. GPU runs use NCCL with one GPU per
+    worker, CPU runs (`gpus_per_node: 0`, or no GPU seen) use gloo with `cpu_workers` processes
+    per node, and the driver and each CPU worker set torch's thread count (`cluster.cpu_threads`,
+    see `threads.py`); the cluster's `cpu_threads` attribute records it (None on GPU).
 
     Example: see the module docstring.
     """
-    if config.launcher == "ray":
-        raise RayNotAvailableError(
-            "cluster.launcher='ray' is not available yet; use launcher 'local' (one host, one "
-            "process per GPU) or 'inline'"
-        )
-    if config.num_nodes > 1:
+    if config.num_nodes > 1 and config.launcher != "ray":
         raise ClusterError(
-            f"cluster.num_nodes={config.num_nodes} needs the Ray launcher, which is not available "
-            "yet; use num_nodes=1 with launcher 'local'"
+            f"cluster.num_nodes={config.num_nodes} needs cluster.launcher='ray' (the local "
+            "launcher starts processes on this host only); set launcher: ray and ray_address, or "
+            "num_nodes=1"
         )
     config = config.resolve()
     on_gpu = config.gpus_per_node > 0
@@ -53,7 +47,13 @@ def make_cluster(config: ClusterConfig) -> Cluster:
     if threads is not None:  # the driver computes too (data, rewards; everything when inline)
         apply_cpu_threads(threads)
     cluster: Cluster
-    if config.world_size == 1:
+    if config.launcher == "ray":
+        from nemo_rl.infra.cluster.ray_cluster import RayCluster  # imports Ray: only when chosen
+
+        cluster = RayCluster(
+            config.world_size, gpus=on_gpu, address=config.ray_address, cpu_threads=threads
+        )
+    elif config.world_size == 1:
         cluster = InlineCluster(device="cuda" if on_gpu else "cpu")
     else:
         if config.launcher == "inline":
