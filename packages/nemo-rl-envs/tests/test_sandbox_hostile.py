@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -263,3 +265,37 @@ def test_the_trainer_is_invisible_from_inside():
     assert values[0].startswith("(1, 0, ")
     assert "HF_TOKEN" not in values[1] and "/tmp" in values[1]
     assert values[2] == "'0000000000000000'"
+
+
+AS_A_USER = """
+import sys, types
+pkg = types.ModuleType("nemo_rl_envs")  # the sandbox alone: no torch etc. for this interpreter
+pkg.__path__ = [sys.argv[1] + "/nemo_rl_envs"]
+sys.modules["nemo_rl_envs"] = pkg
+from nemo_rl_envs.sandbox import Sandbox
+box = Sandbox(memory_mb=256, max_procs=8)
+print(box.check())
+expr = "(os.getpid(), os.getuid(), os.path.exists('/etc/shadow'))"
+job = {"solution": "import os", "setup": "", "tests": [{"kind": "value", "pre": "", "expr": expr}]}
+print(box.run(job, 5).records[0]["value"])
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists() or sys.version_info < (3, 10),
+    reason="needs root (to become an unprivileged user) and setpriv",
+)
+def test_as_an_unprivileged_user_it_uses_a_user_namespace():
+    python = Path("/usr/bin/python3")
+    if not python.exists():
+        pytest.skip("no system python3 that an unprivileged user can run")
+    src = Path(__file__).parents[1] / "src"
+    argv = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    argv += [str(python), "-I", "-c", AS_A_USER, str(src)]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}
+    )
+    assert done.returncode == 0, done.stderr
+    description, facts = done.stdout.splitlines()
+    assert "user namespace" in description and facts == "(1, 1000, False)"
+    assert sandboxed_processes() == []
