@@ -1,5 +1,6 @@
 """Every template passes `nemo-rl train <template> <tiny model, local data, 1 CPU> --dry-run`; a
-backend that is not installed fails the dry run with the one "not installed" line.
+backend that is not installed fails the dry run with the one "not installed" line naming what to
+install, and a planned one with "not available yet".
 
 A dry run validates the config, resolves the plugins, loads the tokenizer and the first batch and
 prints the batch arithmetic; it must train nothing and write nothing.
@@ -22,7 +23,6 @@ CPU_CLUSTER = ["cluster.num_nodes=1", "cluster.gpus_per_node=0", "cluster.launch
 # independently of the registry's own table).
 PLANNED = {
     ("training_backends", "megatron"): "nemo-rl-megatron",
-    ("generation_backends", "vllm"): "nemo-rl-vllm",
 }
 NUM_ROWS = 512  # a full step for every template (the largest step is 512 SFT rows)
 
@@ -108,12 +108,22 @@ def test_template_dry_run(template, tiny_model, in_tmp_dir, capsys, restore_logg
     assert_dry_run_passed(code, out, err, template.algorithm, in_tmp_dir)
 
 
+def test_dry_run_names_the_package_of_a_backend_that_is_not_installed(
+    tiny_model, in_tmp_dir, capsys, restore_logging
+):
+    if "vllm" in registry.available("generation_backends"):
+        pytest.skip("vllm is installed here")
+    info = next(t for t in TEMPLATES if t.name == "grpo-math-1gpu")
+    args = dry_run_args(info, in_tmp_dir, tiny_model)
+    code, out, err = run_cli([*args[:-1], "generation.backend=vllm", "--dry-run"], capsys)
+    assert code == 2 and err.startswith("error: ")
+    assert "generation backend 'vllm' is not installed: pip install nemo-rl-vllm" in err
+    assert "Traceback" not in err + out
+
+
 @pytest.mark.parametrize(
     ("override", "group", "name"),
-    [
-        ("generation.backend=vllm", "generation_backends", "vllm"),
-        ("policy.backend=megatron", "training_backends", "megatron"),
-    ],
+    [("policy.backend=megatron", "training_backends", "megatron")],
 )
 def test_dry_run_says_a_planned_backend_is_not_available_yet(
     override, group, name, tiny_model, in_tmp_dir, capsys, restore_logging

@@ -94,7 +94,8 @@ def test_template_hardware_settings_are_consistent(info: TemplateInfo):
 def test_grpo_template_has_a_reward_and_an_installed_generator(name: str):
     cfg = load_template(name)
     assert cfg.environment
-    # Templates name only generation backends that exist (vLLM arrives with nemo-rl-vllm).
+    # Templates run as shipped with the default install: hf generation (vllm is the optional
+    # nemo-rl-vllm package; `generation.backend=vllm` switches a template to it).
     assert cfg.generation.backend == "hf"
     assert cfg.generation.max_new_tokens < cfg.policy.max_total_sequence_length
     if cfg.environment == "math":  # math_reward reads the row's `answer` column itself

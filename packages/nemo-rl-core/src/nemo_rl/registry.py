@@ -3,7 +3,7 @@
 Groups (entry-point group names in parentheses): training_backends (`nemo_rl.training_backends`),
 generation_backends, environments, algorithms, datasets, loggers, advantage_estimators. A miss names the package to
 install when the name is one we know, and says "not available yet" for a planned plugin that no
-package provides yet (`PLANNED`: the vLLM and Megatron backends).
+package provides yet (`PLANNED`: the Megatron backend).
 
 Example:
     >>> from nemo_rl import registry
@@ -36,6 +36,7 @@ GROUPS = (
 KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("training_backends", "dtensor"): "nemo-rl-dtensor",
     ("generation_backends", "hf"): "nemo-rl-dtensor",
+    ("generation_backends", "vllm"): "nemo-rl-vllm",
     ("environments", "math"): "nemo-rl-envs",
     ("environments", "code"): "nemo-rl-envs",
     ("loggers", "tensorboard"): "nemo-rl-core[tensorboard]",
@@ -48,7 +49,6 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
 # provide them. An entry moves to KNOWN_PROVIDERS when its package declares the entry point.
 PLANNED: dict[tuple[str, str], str] = {
     ("training_backends", "megatron"): "nemo-rl-megatron",
-    ("generation_backends", "vllm"): "nemo-rl-vllm",
 }
 
 T = TypeVar("T")
