@@ -1,30 +1,46 @@
-"""The GRPO algorithm: config, loss, data transform and trainer."""
+"""The GRPO algorithm: config, loss, data transform and trainer.
 
-from nemo_rl.algorithms.grpo.advantages import compute_grpo_advantages
-from nemo_rl.algorithms.grpo.config import (
-    GRPOConfig,
-    GRPOLossConfig,
-    RewardScalingConfig,
-    RewardShapingConfig,
-)
-from nemo_rl.algorithms.grpo.loss import ClippedPGLoss, kl_estimate
-from nemo_rl.algorithms.grpo.rewards import (
-    dynamic_sampling_keep_mask,
-    group_pass_rate,
-    overlong_penalty,
-    scale_rewards,
-)
+Names load on first use, so reading a config (`GRPOConfig`) does not import torch (the loss,
+advantages and reward shaping do).
 
-__all__ = [
-    "ClippedPGLoss",
-    "GRPOConfig",
-    "GRPOLossConfig",
-    "RewardScalingConfig",
-    "RewardShapingConfig",
-    "compute_grpo_advantages",
-    "dynamic_sampling_keep_mask",
-    "group_pass_rate",
-    "kl_estimate",
-    "overlong_penalty",
-    "scale_rewards",
-]
+Example:
+    >>> from nemo_rl.algorithms.grpo import GRPOConfig
+    >>> GRPOConfig().algorithm
+    'grpo'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_CONFIG = "nemo_rl.algorithms.grpo.config"
+_REWARDS = "nemo_rl.algorithms.grpo.rewards"
+_LAZY = {
+    "compute_grpo_advantages": "nemo_rl.algorithms.grpo.advantages",
+    "GRPOConfig": _CONFIG,
+    "GRPOLossConfig": _CONFIG,
+    "RewardScalingConfig": _CONFIG,
+    "RewardShapingConfig": _CONFIG,
+    "ClippedPGLoss": "nemo_rl.algorithms.grpo.loss",
+    "kl_estimate": "nemo_rl.algorithms.grpo.loss",
+    "dynamic_sampling_keep_mask": _REWARDS,
+    "group_pass_rate": _REWARDS,
+    "overlong_penalty": _REWARDS,
+    "scale_rewards": _REWARDS,
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = sorted(_LAZY)
