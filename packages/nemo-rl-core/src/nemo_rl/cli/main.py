@@ -48,11 +48,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse `argv`, taking `key=value` overrides wherever they stand among the options.
+
+    argparse fills a `nargs="*"` positional once, before the first option, so in
+    `train run.yaml --dry-run lr=1` the override would be "unrecognized"; the leftovers of a
+    command that takes overrides are appended to them in order instead.
+
+    Example:
+        >>> args = parse_args(build_parser(), ["train", "run.yaml", "--dry-run", "seed=3"])
+        >>> args.dry_run, args.overrides
+        (True, ['seed=3'])
+    """
+    args, extra = parser.parse_known_args(argv)
+    takes_overrides = isinstance(getattr(args, "overrides", None), list)
+    stray = [item for item in extra if item.startswith("-") or not takes_overrides]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `nemo-rl` with `argv` (default: the process arguments); returns the exit code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parse_args(parser, argv)
     except SystemExit as exit_:  # argparse exits on --help and on usage errors
         return exit_.code if isinstance(exit_.code, int) else USAGE_ERROR
     handler = getattr(args, "handler", None)

@@ -1,11 +1,14 @@
 """`nemo-rl train CONFIG [k=v ...] [--resume [RUN_DIR]] [--dry-run] [--debug]`: run a training job
-from a config file.
+from a config file. Options and `k=v` overrides may come in any order.
 
 Every run writes to a fresh `runs/<algorithm>-<timestamp>` (or the config's `run_dir`);
 `--resume RUN_DIR` continues that run from its latest checkpoint, `--resume` alone the newest run
 of the algorithm (or the config's `run_dir`). `--dry-run` validates the config, resolves the
-plugins, checks the resource plan, loads the tokenizer and the first batch, prints the device,
-the directories and the batch arithmetic and trains nothing. `--debug` logs every phase with its
+plugins and the packages they need (loggers included), checks that the model and datasets can be
+reached (local paths, or the hub), checks the resource plan, loads the tokenizer and the first
+batch, prints the device, the directories and the batch arithmetic, loads no weights and trains
+nothing; it lists every problem it finds at once. Without a terminal, progress is printed as a
+line with the step, rate and ETA every `NEMO_RL_PROGRESS_INTERVAL` seconds (default 30). `--debug` logs every phase with its
 timing.
 
 Example:
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
 from nemo_rl.cli.output import stdout_console
 
@@ -50,6 +55,9 @@ def configure_logging(debug: bool) -> None:
     else:  # piped into a file or a CI log: whole lines, unpadded, greppable
         handler = logging.StreamHandler(sys.stdout)
         fmt = "%(asctime)s %(levelname)-7s %(message)s"
+        # Carriage-return bars (weight loading, downloads) are noise in a log; read at import by
+        # huggingface_hub and transformers, which are not imported yet.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
         format=fmt,
@@ -69,6 +77,9 @@ def run_train(args: argparse.Namespace) -> int:
     configure_logging(args.debug)
     console = stdout_console()
     resume = getattr(args, "resume", None)
+    if isinstance(resume, str) and "=" in resume and not Path(resume).exists():
+        # `--resume seed=3`: argparse gave the override to --resume's optional RUN_DIR.
+        args.overrides, resume = [*args.overrides, resume], True
     run_dir = resume if isinstance(resume, str) else None
     trainer = trainer_from_config(
         args.config, args.overrides, run_dir=run_dir, resume=True if resume else None
