@@ -173,6 +173,11 @@ CASES = {
         [f"assert leak() == {SECRET!r}"],
         {},
     ),
+    "creates a user namespace to regain capabilities": (
+        "import ctypes\ndef escape():\n    return ctypes.CDLL(None).unshare(0x10000000)",
+        ["assert escape() == 0"],
+        {},
+    ),
     "floods the result channel": (
         "import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'x' * (16 << 20))\n"
         "    except OSError:\n        pass",
@@ -241,6 +246,18 @@ def test_process_count_is_capped_and_nothing_outlives_the_run():
     result = box.run(job, timeout_s=5.0)
     assert int(result.records[0]["value"]) < 16
     assert sandboxed_processes() == []
+
+
+def test_threads_and_subprocesses_still_work_under_the_seccomp_filter():
+    code = (
+        "import subprocess, threading\nout = []\nt = threading.Thread(target=out.append, args=(1,))\n"
+        "t.start()\nt.join()\nout.append(subprocess.run(['echo', 'hi'], capture_output=True).stdout)"
+    )
+    seccomp_mode = "open('/proc/self/status').read().split('Seccomp:')[1].split()[0]"
+    report = run_python_tests(
+        code, ["assert out == [1, b'hi\\n']", f"assert {seccomp_mode} == '2'"]
+    )
+    assert report.passed == 2, report
 
 
 def test_the_trainer_is_invisible_from_inside():

@@ -18,9 +18,11 @@ tests/test_sandbox_hostile.py):
     only the sandbox's processes; writes land only in the tmpfs /tmp, discarded after the run;
   - network: a new network namespace with only a down loopback (not even 127.0.0.1 answers);
   - identity: an unprivileged uid, no capabilities, no_new_privs, an empty environment (no
-    HF_TOKEN etc.); IPC and UTS namespaces.
-Not contained: kernel exploits (no seccomp filter yet: the whole syscall surface is reachable),
-side channels and CPU contention with the trainer, anything readable under /usr or the Python
+    HF_TOKEN etc.); IPC and UTS namespaces;
+  - kernel surface: a seccomp denylist (x86_64, aarch64) refuses new namespaces (no nested user
+    namespace to regain capabilities), mounts, ptrace, bpf, perf, keyrings, io_uring, modules.
+Not contained: kernel exploits through the system calls still allowed (a denylist, not an
+allowlist; no filter at all on other architectures, which `Sandbox.check` reports), side channels and CPU contention with the trainer, anything readable under /usr or the Python
 install, and tests that can only be judged inside the sandbox (allowed only with
 allow_forgeable_tests=True, for trusted code). Gaming that is not tampering, such as special-
 casing the inputs visible in the prompt, is the dataset's problem, not the sandbox's.
@@ -35,7 +37,7 @@ Example:
     >>> from nemo_rl_envs.sandbox import Sandbox
     >>> box = Sandbox(memory_mb=256, max_procs=16)
     >>> print(box.check())  # doctest: +SKIP
-    namespaces pid/mount/net/ipc/uts, pivot_root, dropped to a fresh uid, no caps, cgroup v1 memory+pids
+    namespaces pid/mount/net/ipc/uts, pivot_root, dropped to a fresh uid, no caps, seccomp, cgroup v1 memory+pids
 """
 
 from nemo_rl_envs.sandbox.host import Sandbox, SandboxResult, SandboxUnavailableError

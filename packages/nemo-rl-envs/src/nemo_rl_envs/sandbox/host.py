@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import marshal
 import os
+import platform
 import secrets
 import selectors
 import subprocess
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nemo_rl_envs.sandbox import cgroups
+from nemo_rl_envs.sandbox.seccomp import supported as seccomp_supported
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 MAX_CHANNEL_BYTES = 8 * 1024 * 1024
@@ -137,7 +139,8 @@ class Sandbox:
             )
         uid_mode = "user namespace" if os.geteuid() != 0 else "dropped to a fresh uid"
         limits = f"cgroup v{backend.version} memory+pids" if backend else "rlimits only"
-        return f"namespaces pid/mount/net/ipc/uts, pivot_root, {uid_mode}, no caps, {limits}"
+        filters = "seccomp" if seccomp_supported(platform.machine()) else "no seccomp filter here"
+        return f"namespaces pid/mount/net/ipc/uts, pivot_root, {uid_mode}, no caps, {filters}, {limits}"
 
     def run(self, job: dict, timeout_s: float) -> SandboxResult:
         """Run one job (see `harness`) under the limits; `timeout_s` is wall-clock for all of it."""
@@ -164,6 +167,7 @@ class Sandbox:
         with tempfile.TemporaryDirectory(prefix="nemo-rl-code-") as workdir:
             cfg = {
                 "isolate": isolate,
+                "seccomp": seccomp_supported(platform.machine()),
                 "userns": os.geteuid() != 0,
                 "uid": 1_000_000 + secrets.randbelow(1_000_000_000),
                 "memory_bytes": memory,

@@ -13,7 +13,8 @@ on stderr, before untrusted code runs, so the host refuses rather than runs it u
    etc., a fresh /proc and a writable /tmp, then pivot_root so the host filesystem is unreachable;
 4. rlimits (address space, processes, CPU, file size, open files, no core), a uid with no rights
    on the host (a random unprivileged uid as root; the caller's uid mapped to 1000 otherwise), all
-   capabilities dropped, no_new_privs, an empty environment; then the harness runs in-process.
+   capabilities dropped, no_new_privs, a seccomp filter (see `seccomp`), an empty environment;
+   then the harness runs in-process.
 
 Example (a setup failure is this exit code, which the host turns into SandboxUnavailableError):
     >>> from nemo_rl_envs.sandbox.launcher import SETUP_FAILED
@@ -135,6 +136,12 @@ def _drop_privileges(linux, cfg: dict) -> None:  # noqa: ANN001
     linux.drop_all_capabilities()
     linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # cleared by setuid: set it again
+    if cfg["seccomp"]:  # last: the filter denies the mount and namespace calls used above
+        import platform  # noqa: PLC0415
+
+        import seccomp  # noqa: PLC0415
+
+        seccomp.install(platform.machine())
     with open("/proc/self/status") as f:
         status = dict(line.split(":", 1) for line in f if ":" in line)
     if int(status["CapEff"].strip(), 16) or int(status["CapPrm"].strip(), 16):
@@ -181,8 +188,11 @@ def _run(harness, job: dict, workdir: str) -> None:  # noqa: ANN001
 def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
+    import platform  # noqa: PLC0415, F401 - imported again (from sys.modules) after pivot_root
+
     import harness  # noqa: PLC0415 - sibling module, loaded before the host filesystem goes away
     import linux  # noqa: PLC0415
+    import seccomp  # noqa: PLC0415, F401
 
     job = marshal.loads(sys.stdin.buffer.read())  # from the host; marshal imports nothing
     cfg = job.pop("sandbox")
