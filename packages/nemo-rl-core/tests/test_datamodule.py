@@ -136,7 +136,9 @@ def test_unknown_name_reports_the_failed_hub_load_in_one_line(monkeypatch, tmp_p
     datasets = pytest.importorskip("datasets")
     import huggingface_hub.constants
 
-    # Offline mode makes the hub attempt fail at once instead of retrying for ~25 s.
+    # Offline mode makes the hub attempt fail at once instead of retrying for ~25 s (and, set
+    # in the environment too, skips nemo-rl's own reachability probe, so `datasets` is asked).
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     monkeypatch.chdir(tmp_path)

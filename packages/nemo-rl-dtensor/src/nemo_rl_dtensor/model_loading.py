@@ -64,11 +64,14 @@ def load_causal_lm(model_name: str, trust_remote_code: bool = False) -> torch.nn
     Example:
         >>> # model = load_causal_lm("/models/tiny")
     """
+    from nemo_rl.hub import pretrained_kwargs
     from transformers import AutoModelForCausalLM
 
+    # A missing path or an unreachable hub fails here in one line, not after a minute of retries.
+    extra = pretrained_kwargs(model_name, "policy.model_name")
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            model_name, dtype=torch.float32, trust_remote_code=trust_remote_code
+            model_name, dtype=torch.float32, trust_remote_code=trust_remote_code, **extra
         )
     except OSError as err:
         raise OSError(

@@ -8,7 +8,8 @@ A dataset source is one of:
   (read through `datasets`, installed with `pip install nemo-rl-core[datasets]`);
 - a name registered with `@register_dataset("name")` in this process, or by an installed package
   in the `nemo_rl.datasets` entry-point group;
-- anything else is tried as a Hugging Face hub name with `datasets.load_dataset(name, split=...)`.
+- anything else is tried as a Hugging Face hub name with `datasets.load_dataset(name, split=...)`;
+  a path-like name that does not exist says so, and an unreachable hub is reported at once.
 
 A local file, list or `Dataset` holds a single split, so `split` only matters for a
 `DatasetDict`, a hub dataset, a registered dataset that takes a split, or a JSON file shaped as
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nemo_rl import registry
+from nemo_rl import hub, registry
 
 T = TypeVar("T")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
@@ -152,17 +153,59 @@ def _looks_like_path(text: str) -> bool:
     )
 
 
-def _load_named(text: str, split: str) -> LoadedRows:
+def locate_dataset(text: str) -> str:
+    """Where the dataset name `text` loads from, without loading it: "registered", "file",
+    "directory" or "hub"; raises the one-line `DatasetSourceError` a load would (a missing path,
+    an unreachable hub).
+
+    Example:
+        >>> locate_dataset(".")
+        'directory'
+        >>> try:
+        ...     locate_dataset("./no/such/dir")
+        ... except DatasetSourceError as err:
+        ...     print(str(err).split(" (")[0])
+        dataset './no/such/dir': no such file or directory
+    """
     if text in registry.available("datasets"):
-        return _load_registered(text, split)
+        return "registered"
     path = Path(text).expanduser()
     if path.is_file():
-        return _load_file(path, split)
-    if _looks_like_path(text) and not path.is_dir():
+        return "file"
+    if path.is_dir():
+        return "directory"
+    if text.lower().endswith(LOCAL_SUFFIXES):
         raise DatasetSourceError(
             f"dataset file {text!r} not found (cwd: {Path.cwd()}): check the path"
         )
-    return _load_with_datasets(text, split, is_local_dir=path.is_dir())
+    if _looks_like_path(text) or hub.looks_like_path(text):
+        raise DatasetSourceError(
+            f"dataset {text!r}: no such file or directory (cwd: {Path.cwd()}): check the path"
+        )
+    # A hub name: one quick probe instead of datasets' minute of retries when there is no network.
+    if not hub.hub_offline() and not hub.hub_reachable():
+        raise DatasetSourceError(_unreachable(text))
+    return "hub"
+
+
+def _load_named(text: str, split: str) -> LoadedRows:
+    where = locate_dataset(text)
+    if where == "registered":
+        return _load_registered(text, split)
+    if where == "file":
+        return _load_file(Path(text).expanduser(), split)
+    return _load_with_datasets(text, split, is_local_dir=where == "directory")
+
+
+def _unreachable(name: str) -> str:
+    registered = ", ".join(registry.available("datasets")) or "none"
+    return (
+        f"dataset {name!r} does not exist locally (cwd: {Path.cwd()}), is not a registered "
+        f"dataset (registered: {registered}), and the Hugging Face hub ({hub.hub_endpoint()}) "
+        f"cannot be reached from this machine: copy it here (`hf download {name} --repo-type "
+        f"dataset --local-dir DIR` where there is network) and set data.dataset=DIR (or, if it "
+        f"is in the HF cache already, set HF_HUB_OFFLINE=1)"
+    )
 
 
 def _load_registered(name: str, split: str) -> LoadedRows:

@@ -25,9 +25,16 @@ def load_tokenizer(policy: PolicyConfig) -> Any:
             "loading a tokenizer needs transformers: pip install nemo-rl-dtensor "
             "(or pip install transformers)"
         ) from err
+    from nemo_rl.hub import pretrained_kwargs
+
     name = policy.tokenizer_name
+    setting = "policy.tokenizer.name" if policy.tokenizer.name else "policy.model_name"
+    # A missing path or an unreachable hub fails here in one line, not after a minute of retries.
+    extra = pretrained_kwargs(name, setting)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=policy.trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            name, trust_remote_code=policy.trust_remote_code, **extra
+        )
     except OSError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise FileNotFoundError(
