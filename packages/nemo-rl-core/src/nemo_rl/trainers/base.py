@@ -29,6 +29,7 @@ from nemo_rl.config.schema import dump_config
 from nemo_rl.infra.resources import check_resources, describe_plan
 from nemo_rl.trainers.callbacks import Callback, CallbackList
 from nemo_rl.trainers.nonfinite import NonFiniteStepGuard
+from nemo_rl.trainers.preflight import preflight
 from nemo_rl.trainers.progress import RunProgress
 from nemo_rl.trainers.result import FitResult, write_run_summary
 from nemo_rl.trainers.run_dir import (
@@ -163,7 +164,10 @@ class BaseTrainer:
         from nemo_rl.data import DataModule
         from nemo_rl.data.tokenizer import load_tokenizer
 
-        lines = [f"config: valid {self.algorithm_name} config", *self.plugin_summary()]
+        # Everything the run needs, all problems at once, before the tokenizer or data load.
+        checks = preflight(self.config, dataset, val_dataset)
+        checks.raise_if_problems()
+        lines = [f"config: valid {self.algorithm_name} config", *self.plugin_summary(), *checks.lines]
         plan = check_resources(self.config)
         lines += [describe_cluster_config(self.config.cluster), *describe_plan(plan)]
         lines.append(describe_paths(self.paths))
@@ -201,6 +205,8 @@ class BaseTrainer:
         cfg = self.config
         seed_everything(cfg.seed)
         check_resources(cfg)  # an impossible GPU split fails before any model loads
+        # A missing plugin or logger package fails here, not after the policy has loaded.
+        preflight(cfg, check_sources=False).raise_if_problems()
         self._load_data(DataModule, dataset, val_dataset)  # before anything is written
         self.paths = claim_run_dir(self.paths, self.algorithm_name)
         self.run_dir = self.paths.run_dir

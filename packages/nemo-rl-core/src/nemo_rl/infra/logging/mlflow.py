@@ -23,6 +23,9 @@ from nemo_rl.infra.logging.values import MetricValue, flatten_hyperparams
 class MLflowBackend:
     """Starts an MLflow run in `logger.mlflow.experiment_name` and logs metrics and params to it."""
 
+    # Checked by the dry run (nemo_rl.trainers.preflight) without importing them.
+    required_packages = ("mlflow",)
+
     def __init__(self, config: LoggerConfig, run_dir: Path) -> None:
         try:
             import mlflow

@@ -21,6 +21,9 @@ from nemo_rl.infra.logging.values import MetricValue, flatten_hyperparams
 class TensorBoardBackend:
     """Writes each metric as a TensorBoard scalar at `step`."""
 
+    # Checked by the dry run (nemo_rl.trainers.preflight) without importing them.
+    required_packages = ("tensorboard",)
+
     def __init__(self, config: LoggerConfig, run_dir: Path) -> None:
         try:
             from torch.utils.tensorboard import SummaryWriter

@@ -21,6 +21,9 @@ from nemo_rl.infra.logging.values import MetricValue, flatten_hyperparams
 class WandbBackend:
     """Logs metrics with `run.log(metrics, step=step)` and hyperparameters into the run config."""
 
+    # Checked by the dry run (nemo_rl.trainers.preflight) without importing them.
+    required_packages = ("wandb",)
+
     def __init__(self, config: LoggerConfig, run_dir: Path) -> None:
         try:
             import wandb
