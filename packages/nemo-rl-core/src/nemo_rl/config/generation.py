@@ -43,8 +43,8 @@ class SamplingParams(ConfigModel):
 class GenerationConfig(ConfigModel):
     """The rollout engine: which backend generates and how it samples.
 
-    `backend` names a registered generation backend (`hf` ships with nemo-rl-dtensor; `vllm` is
-    not available yet). `colocated` shares the accelerators with training (generation sleeps
+    `backend` names a registered generation backend (`hf` ships with nemo-rl-dtensor, `vllm` with
+    nemo-rl-vllm; `backend_options` holds the backend's own settings). `colocated` shares the accelerators with training (generation sleeps
     while the policy trains); otherwise generation gets its own `num_gpus`.
 
     Example:
@@ -52,7 +52,7 @@ class GenerationConfig(ConfigModel):
         2
     """
 
-    backend: str = Field("hf", description="Generation backend: hf, or a plugin's (vllm: not available yet).")
+    backend: str = Field("hf", description="Generation backend: hf, vllm (pip install nemo-rl-vllm), or a plugin's.")
     model_name: str | None = Field(
         None, description="Model to generate with; None uses policy.model_name (filled by the trainer)."
     )
