@@ -67,6 +67,10 @@ def _reload_in_config_context(worker: Any, **kwargs: Any) -> None:
 
     with set_current_vllm_config(worker.vllm_config):
         worker.model_runner.reload_weights(**kwargs)
+    if torch.cuda.is_available():
+        # The refit runs in its own thread (see refit.call_with_deadline), whose current CUDA
+        # stream is not the engine's: finish its copies before the engine reads the weights.
+        torch.cuda.synchronize()
 
 
 def reload_weights(
