@@ -1,4 +1,5 @@
-"""Environments and rewards for nemo-rl: math, exact match, code execution, a multi-turn game.
+"""Environments and rewards for nemo-rl: math, exact match, sandboxed code execution, reward
+models, LLM judges, a multi-turn game.
 
 Every reward here is a plain callable `fn(prompt, response, **row) -> float`, so it can be passed
 straight to a trainer; the `*Environment` classes wrap them (or, for games, implement the
@@ -28,6 +29,7 @@ from nemo_rl_envs.code_execution import (
 )
 from nemo_rl_envs.exact_match import exact_match_reward, make_exact_match_reward, normalize_answer
 from nemo_rl_envs.guess_number import GuessNumberEnvironment
+from nemo_rl_envs.llm_judge import LLMJudge, LLMJudgeEnvironment
 from nemo_rl_envs.math_reward import (
     GroundTruthError,
     MathEnvironment,
@@ -35,12 +37,20 @@ from nemo_rl_envs.math_reward import (
     math_reward,
     no_answer,
 )
+from nemo_rl_envs.reward_model import RewardModelEnvironment, RewardModelScorer
+from nemo_rl_envs.sandbox import Sandbox, SandboxUnavailableError
 
 __all__ = [
     "CodeExecutionEnvironment",
     "GroundTruthError",
     "GuessNumberEnvironment",
+    "LLMJudge",
+    "LLMJudgeEnvironment",
     "MathEnvironment",
+    "RewardModelEnvironment",
+    "RewardModelScorer",
+    "Sandbox",
+    "SandboxUnavailableError",
     "TestReport",
     "answer_after_marker",
     "code_reward",
