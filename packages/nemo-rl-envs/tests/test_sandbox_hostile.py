@@ -8,6 +8,7 @@ environment untouched, and leave no process behind.
 from __future__ import annotations
 
 import os
+import platform
 import socket
 import subprocess
 import sys
@@ -316,3 +317,26 @@ def test_as_an_unprivileged_user_it_uses_a_user_namespace():
     description, facts = done.stdout.splitlines()
     assert "user namespace" in description and facts == "(1, 1000, False)"
     assert sandboxed_processes() == []
+
+
+REFUSAL = """
+import platform, sys, types
+pkg = types.ModuleType("nemo_rl_envs")
+pkg.__path__ = [sys.argv[1] + "/nemo_rl_envs"]
+sys.modules["nemo_rl_envs"] = pkg
+from nemo_rl_envs.sandbox import Sandbox, SandboxUnavailableError, seccomp
+seccomp.install(platform.machine())  # like a container that forbids namespaces
+try:
+    Sandbox().check()
+except SandboxUnavailableError as err:
+    print(err)
+"""
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64"), reason="no filter here")
+def test_without_namespaces_it_refuses_and_says_how_to_enable_them():
+    src = Path(__file__).parents[1] / "src"
+    argv = [sys.executable, "-I", "-c", REFUSAL, str(src)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert "could not set up containment (SETUP namespaces: PermissionError" in done.stdout
+    assert "isolation='none'" in done.stdout and "unprivileged_userns_clone" in done.stdout

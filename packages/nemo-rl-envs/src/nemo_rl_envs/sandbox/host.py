@@ -122,20 +122,16 @@ class Sandbox:
             if self.require_cgroup:
                 raise SandboxUnavailableError(f"code sandbox: {message} (require_cgroup=True)")
             warnings.warn(f"code sandbox: {message}", stacklevel=4)
-        facts = "import os", "(os.getpid(), os.geteuid(), os.path.exists('/etc/passwd'))"
-        job = {
-            "solution": "",
-            "setup": "",
-            "tests": [{"kind": "value", "pre": facts[0], "expr": facts[1]}],
-        }
-        result = self._run(job, timeout_s=30.0, backend=backend, probing=True)
-        values = [r.get("value") for r in result.records if "i" in r]
-        if values != ["(1, 1000, False)"] and not (
-            values and values[0].startswith("(1, ") and values[0].endswith(", False)")
-        ):
+        # What the launcher promised, seen from inside: PID 1, not root, no host /etc, no NICs.
+        facts = "(os.getpid(), os.geteuid() != 0, os.path.exists('/etc/passwd'), nics())"
+        pre = "import os, socket\nnics = lambda: sorted(n for _, n in socket.if_nameindex())"
+        job = {"solution": "", "setup": "", "tests": [{"kind": "value", "pre": pre, "expr": facts}]}
+        result = self._run(job, timeout_s=30.0, backend=backend)
+        seen = [r.get("value", r.get("error")) for r in result.records if "i" in r]
+        if seen != ["(1, True, False, ['lo'])"]:
             raise SandboxUnavailableError(
-                f"code sandbox: the isolation probe saw {values or result.records} (want PID 1, "
-                f"no host /etc); {ENABLE_HINT}"
+                f"code sandbox: the isolation probe saw {seen or result.records} (want PID 1, "
+                f"a non-root uid, no host /etc, only a loopback interface); {ENABLE_HINT}"
             )
         uid_mode = "user namespace" if os.geteuid() != 0 else "dropped to a fresh uid"
         limits = f"cgroup v{backend.version} memory+pids" if backend else "rlimits only"
@@ -148,11 +144,7 @@ class Sandbox:
         return self._run(job, timeout_s, cgroups.detect() if self.isolation != "none" else None)
 
     def _run(
-        self,
-        job: dict,
-        timeout_s: float,
-        backend: cgroups.CgroupBackend | None,
-        probing: bool = False,
+        self, job: dict, timeout_s: float, backend: cgroups.CgroupBackend | None
     ) -> SandboxResult:
         isolate = self.isolation == "namespaces"
         memory = self.memory_mb * 1024 * 1024
