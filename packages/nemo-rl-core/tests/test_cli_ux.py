@@ -222,7 +222,7 @@ def test_dry_run_lists_every_missing_thing_at_once(sft_config, fake_logger, caps
     err = capsys.readouterr().err
     assert "the run would fail; 3 problems:" in err
     assert (
-        "logger.backends: logger 'needs_missing' needs the nemo_rl_surely_not_installed package, "
+        "  - logger 'needs_missing' needs the nemo_rl_surely_not_installed package, "
         "which is not installed: pip install nemo_rl_surely_not_installed (or remove "
         "'needs_missing' from logger.backends)"
     ) in err

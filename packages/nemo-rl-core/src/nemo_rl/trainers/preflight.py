@@ -26,17 +26,19 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
 class PreflightError(ValueError):
-    """Everything a run would miss, one problem per line.
+    """Everything a run would miss, one problem per line (a single problem is just its line).
 
     Example:
         >>> str(PreflightError(["a", "b"])).splitlines()
         ['the run would fail; 2 problems:', '  - a', '  - b']
+        >>> str(PreflightError(["a"]))
+        'a'
     """
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
-        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        super().__init__("\n".join([f"the run would fail; {count}:", *(f"  - {p}" for p in problems)]))
+        lines = [f"the run would fail; {len(problems)} problems:", *(f"  - {p}" for p in problems)]
+        super().__init__(problems[0] if len(problems) == 1 else "\n".join(lines))
 
 
 @dataclass
@@ -93,7 +95,7 @@ def check_plugin(group: str, name: str, key: str) -> str | None:
     try:
         plugin = registry.resolve(group, name)
     except registry.PluginNotFoundError as err:
-        return f"{key}: {err}"
+        return str(err)  # it names the kind and the name already
     missing = [
         package
         for package in getattr(plugin, "required_packages", ())
@@ -106,7 +108,7 @@ def check_plugin(group: str, name: str, key: str) -> str | None:
     packages = ", ".join(missing)
     remove = f" (or remove {name!r} from {key})" if group == "loggers" else ""
     return (
-        f"{key}: {kind} {name!r} needs the {packages} package, which is not installed: "
+        f"{kind} {name!r} needs the {packages} package, which is not installed: "
         f"pip install {install}{remove}"
     )
 
