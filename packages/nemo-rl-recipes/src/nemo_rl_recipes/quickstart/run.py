@@ -1,13 +1,24 @@
-"""`nemo-rl quickstart`: a tiny model learns in minutes on a laptop CPU, with no network.
+"""`nemo-rl quickstart`: a tiny model learns arithmetic in minutes on a laptop CPU, with no network.
 
-It builds a tiny Qwen2-style model offline, fine-tunes it (SFT) on the sum-of-three-digits task,
-then runs GRPO with an exact-match reward, printing held-out greedy accuracy before and after each
-phase, and writes the metrics and a plot of the curves under the work directory.
+It builds a tiny Qwen2-style model offline (hidden 128, 2 layers), fine-tunes it briefly (SFT) on
+the sum of three digits, then runs GRPO with a correctness reward, and scores the model on the
+held-out test split before SFT, after SFT and after GRPO: `correct` (the right number, whatever the
+wording) and `format` (a bare number) separately, so that a format gain cannot pass for a skill
+gain. No test multiset, in any order, is trained or tuned on (see `task`).
+
+Why it works, measured on the dev split: SFT stops early on purpose (300 steps), where the model
+often samples the right sum but its greedy answer is still unreliable (seed 0: greedy 22%, one
+sample at temperature 1 29%, pass@8 85%); GRPO turns those samples into greedy correctness (seed
+0: 22% -> 80% in 60 steps, 2 torch threads). Other choices were worse on dev: GRPO at the old
+learning rate 1e-3 lost dev correctness in most runs (e.g. 70% -> 30%), 5e-4 ended below 3e-4 for
+seeds 0-2 (63/34/75% vs 80/56/77%), and hidden 256 or 4 layers trained 1.5-2x slower without a
+better SFT model. The GRPO checkpoint reported is the one with the best dev correctness, checked
+every 10 steps.
 
 Example:
     >>> from nemo_rl_recipes.quickstart import run_quickstart
     >>> result = run_quickstart("runs/quickstart")  # doctest: +SKIP
-    >>> result.grpo_accuracy > result.sft_accuracy  # doctest: +SKIP
+    >>> result.grpo.correct > result.sft.correct  # doctest: +SKIP
     True
 """
 
@@ -21,14 +32,21 @@ from typing import Any
 
 from rich.console import Console
 
-from nemo_rl_recipes.quickstart.task import exact_match, make_sum_task, sft_rows
+from nemo_rl_recipes.quickstart.task import correct, make_sum_task, sft_rows, well_formatted
 
-# Tuned on a 2-core CPU: under two minutes in all (measured 97 s), with a GRPO gain of tens of
-# points on held-out prompts (measured: 14.5% after SFT, 92.0% after GRPO, seed 0).
+# Every value below was chosen on the dev split (the evidence is in the module docstring).
+MODEL: dict[str, Any] = {"arch": "qwen2", "hidden_size": 128, "layers": 2, "heads": 4}
+SENTENCE_FRACTION = 0.5  # half the SFT answers are sentences: `format` has something to measure
+# GRPO's reward: correctness, plus a 0.1 bonus for the bare-number format; both are logged as
+# components (reward/correct, reward/format) and reported apart. Validation's pass@1 counts a sample
+# at reward >= 1, i.e. exactly when it is correct. On dev, the bonus gave the steadier correctness
+# gain over seeds 0-2 (best dev checkpoint, 1 torch thread: +39/+20/+29 points vs +48/+6/+41
+# without it; without it seed 1's answers drifted back to sentences and its correctness stalled).
+REWARD: dict[str, Any] = {"correct": correct, "format": (well_formatted, 0.1)}
 SFT_SETTINGS: dict[str, Any] = {
     "batch_size": 64,
-    "max_num_steps": 800,
-    "max_num_epochs": 100,
+    "max_num_steps": 300,
+    "max_num_epochs": 1000,
     "val_at_end": False,
     "policy.precision": "float32",
     "policy.optimizer.lr": 3e-3,
@@ -42,45 +60,76 @@ SFT_SETTINGS: dict[str, Any] = {
 GRPO_SETTINGS: dict[str, Any] = {
     "num_prompts_per_step": 32,
     "num_generations_per_prompt": 8,
-    "max_num_steps": 30,  # held-out accuracy peaks about here at this learning rate
-    "max_num_epochs": 100,
-    "val_at_start": True,
-    "val_period": 10,  # points on the accuracy curve, about a second each
+    "max_num_steps": 60,
+    "max_num_epochs": 1000,
+    "val_at_start": True,  # the dev curve starts at the SFT model
+    "val_period": 10,  # dev correctness every 10 steps; the best of those checkpoints is reported
     "val_at_end": True,
-    "val_batch_size": 200,
-    "max_val_samples": 200,
+    "val_batch_size": 256,
+    "max_val_samples": 256,
     "loss.kl_penalty": 0.0,
     "policy.precision": "float32",
-    "policy.optimizer.lr": 1e-3,
+    "policy.optimizer.lr": 3e-4,
     "policy.optimizer.weight_decay": 0.0,
     "policy.train_micro_batch_size": 256,
     "policy.max_total_sequence_length": 64,
     "generation.max_new_tokens": 20,
     "generation.temperature": 1.0,
-    "checkpointing.save_period": 100000,
+    "checkpointing.save_period": 10,  # with each dev validation, so the dev-best one can be kept
     "checkpointing.keep_top_k": 1,
+    "checkpointing.metric_name": "val/accuracy",
     "checkpointing.resume": False,
 }
 
 
 @dataclass
-class QuickstartResult:
-    """Accuracies (fractions) of the base, SFT and GRPO models on the held-out prompts."""
+class Scores:
+    """Greedy pass@1 on a split: `correct` (right number, any wording) and `format` (bare number).
 
-    base_accuracy: float
-    sft_accuracy: float
-    grpo_accuracy: float
+    Example:
+        >>> Scores(correct=0.5, format=1.0).show()
+        'correct 50.0%, format 100.0%'
+    """
+
+    correct: float
+    format: float
+
+    def show(self) -> str:
+        return f"correct {100 * self.correct:.1f}%, format {100 * self.format:.1f}%"
+
+
+@dataclass
+class QuickstartResult:
+    """Test-split scores of the base, SFT and GRPO models, and the wall time of the whole run.
+
+    Example:
+        >>> r = QuickstartResult(Scores(0.0, 0.0), Scores(0.4, 0.5), Scores(0.8, 1.0), 150.0, Path("qs"))
+        >>> r.summary()
+        'test correct 0.0% -> 40.0% after SFT -> 80.0% after GRPO; format 0.0% -> 50.0% -> 100.0%; 150 s'
+    """
+
+    base: Scores
+    sft: Scores
+    grpo: Scores
     seconds: float
     workdir: Path
 
     def summary(self) -> str:
+        c = [f"{100 * s.correct:.1f}%" for s in (self.base, self.sft, self.grpo)]
+        f = [f"{100 * s.format:.1f}%" for s in (self.base, self.sft, self.grpo)]
         return (
-            f"accuracy after SFT {100 * self.sft_accuracy:.1f}%, "
-            f"after GRPO {100 * self.grpo_accuracy:.1f}%, {self.seconds:.0f} s"
+            f"test correct {c[0]} -> {c[1]} after SFT -> {c[2]} after GRPO; "
+            f"format {f[0]} -> {f[1]} -> {f[2]}; {self.seconds:.0f} s"
         )
 
 
-def _settings(base: dict[str, Any], workdir: Path, phase: str, seed: int) -> dict[str, Any]:
+def phase_settings(base: dict[str, Any], workdir: Path, phase: str, seed: int) -> dict[str, Any]:
+    """`base` with the seed and this phase's run, log and checkpoint folders under `workdir`.
+
+    Example:
+        >>> phase_settings({"batch_size": 8}, Path("qs"), "sft", 1)["checkpointing.checkpoint_dir"]
+        'qs/sft/checkpoints'
+    """
     return {
         **base,
         "seed": seed,
@@ -98,7 +147,7 @@ def run_quickstart(
     grpo_steps: int | None = None,
     console: Console | None = None,
 ) -> QuickstartResult:
-    """Build the tiny model, run SFT then GRPO, and return the held-out accuracies."""
+    """Build the tiny model, run SFT then GRPO, and return the test-split scores at each point."""
     from nemo_rl import GRPOTrainer, SFTTrainer
     from nemo_rl_dtensor.testing import build_tiny_model
     from transformers.utils import logging as hf_logging
@@ -109,58 +158,65 @@ def run_quickstart(
     workdir = Path(workdir)
     if workdir.exists():
         shutil.rmtree(workdir)  # a fresh run each time: results must not depend on leftovers
-    train, val = make_sum_task(seed)
-    console.print(f"[bold]1/3[/] building a tiny Qwen2-style model offline in {workdir / 'model'}")
-    model_dir = build_tiny_model(workdir / "model", arch="qwen2", hidden_size=128, layers=2, heads=4, seed=seed)
+    split = make_sum_task()
+    train, dev, test = split["train"], split["dev"], split["test"]
+    console.print(
+        f"[bold]1/3[/] building a tiny Qwen2-style model offline in {workdir / 'model'}; "
+        f"'a+b+c=' problems: {len(train)} train, {len(dev)} dev, {len(test)} test prompts, "
+        "no test multiset in any order is trained or tuned on"
+    )
+    model_dir = build_tiny_model(workdir / "model", seed=seed, **MODEL)
+    base = greedy_scores(model_dir, test, workdir / "eval_base", seed)
+    console.print(f"    test before SFT: {base.show()}")
 
-    base_accuracy = _greedy_accuracy(model_dir, val, workdir / "base", seed)
-    console.print(f"    held-out accuracy before SFT {100 * base_accuracy:.1f}%")
-
-    sft_cfg = _settings(SFT_SETTINGS, workdir, "sft", seed)
+    sft_cfg = phase_settings(SFT_SETTINGS, workdir, "sft", seed)
     if sft_steps is not None:
         sft_cfg["max_num_steps"] = sft_steps
     console.print(
-        f"[bold]2/3[/] SFT: {sft_cfg['max_num_steps']} steps x {sft_cfg['batch_size']} rows of "
-        f"'a+b+c=' problems (60% of the answers written as sentences)"
+        f"[bold]2/3[/] SFT: {sft_cfg['max_num_steps']} steps x {sft_cfg['batch_size']} rows "
+        f"({100 * SENTENCE_FRACTION:.0f}% of the answers written as sentences)"
     )
     sft = SFTTrainer.from_pretrained(model_dir, **sft_cfg)
-    sft_result = sft.fit(dataset=sft_rows(train, seed), val_dataset=None)
+    sft_result = sft.fit(dataset=sft_rows(train, seed, SENTENCE_FRACTION), val_dataset=None)
+    sft_scores = greedy_scores(sft_result.checkpoint_path, test, workdir / "eval_sft", seed)
+    console.print(f"    test after SFT: {sft_scores.show()}")
 
-    grpo_cfg = _settings(GRPO_SETTINGS, workdir, "grpo", seed)
+    grpo_cfg = phase_settings(GRPO_SETTINGS, workdir, "grpo", seed)
     if grpo_steps is not None:
         grpo_cfg["max_num_steps"] = grpo_steps
     console.print(
         f"[bold]3/3[/] GRPO: {grpo_cfg['max_num_steps']} steps x {grpo_cfg['num_prompts_per_step']} "
-        f"prompts x {grpo_cfg['num_generations_per_prompt']} samples, exact-match reward"
+        f"prompts x {grpo_cfg['num_generations_per_prompt']} samples; reward = correct + "
+        f"{REWARD['format'][1]} x format; dev correctness every 10 steps picks the checkpoint"
     )
     grpo = GRPOTrainer.from_pretrained(sft_result.checkpoint_path, **grpo_cfg)
-    grpo_result = grpo.fit(dataset=train, reward_fn=exact_match, val_dataset=val)
-    history = [m for m in grpo_result.history if "val/accuracy" in m]
-    first_val = _first_validation(workdir / "grpo")
-    sft_accuracy = first_val if first_val is not None else float("nan")
-    grpo_accuracy = grpo_result.metrics.get("val/accuracy", history[-1]["val/accuracy"] if history else float("nan"))
-    console.print(f"    held-out accuracy after SFT {100 * sft_accuracy:.1f}%, after GRPO {100 * grpo_accuracy:.1f}%")
+    grpo_result = grpo.fit(dataset=train, reward_fn=REWARD, val_dataset=dev)
+    best = grpo.checkpoints.best() or grpo_result.checkpoint_path
+    grpo_scores = greedy_scores(best, test, workdir / "eval_grpo", seed)
+    console.print(f"    test after GRPO ({best.name}, best on dev): {grpo_scores.show()}")
     console.print(f"    metrics and curves: {workdir / 'sft'}, {workdir / 'grpo'} (curves.png)")
-    return QuickstartResult(base_accuracy, sft_accuracy, grpo_accuracy, time.perf_counter() - started, workdir)
+    return QuickstartResult(base, sft_scores, grpo_scores, time.perf_counter() - started, workdir)
 
 
-def _first_validation(run_dir: Path) -> float | None:
-    """The validation accuracy logged at step 0 of the GRPO run: the SFT model's accuracy."""
-    from nemo_rl.infra import read_metrics
-
-    for record in read_metrics(run_dir / "metrics.jsonl"):
-        if "val/accuracy" in record:
-            return float(record["val/accuracy"])
-    return None
-
-
-def _greedy_accuracy(model_dir: Path, rows: list[dict[str, str]], run_dir: Path, seed: int) -> float:
-    """Held-out greedy accuracy of a model, through the same validation path GRPO uses."""
+def scoring_trainer(
+    model_dir: str | Path, rows: list[dict[str, str]], run_dir: Path, seed: int
+) -> Any:
+    """A set-up GRPO trainer over `rows` that writes nothing but logs: GRPO's own validation path."""
     from nemo_rl import GRPOTrainer
 
-    settings = _settings(GRPO_SETTINGS, run_dir.parent, run_dir.name, seed)
-    settings["checkpointing.enabled"] = False
+    settings = phase_settings(GRPO_SETTINGS, run_dir.parent, run_dir.name, seed)
+    settings.update(
+        {"checkpointing.enabled": False, "val_batch_size": len(rows), "max_val_samples": len(rows)}
+    )
     trainer = GRPOTrainer.from_pretrained(model_dir, **settings)
-    trainer.reward_fn = exact_match
+    trainer.reward_fn = REWARD
     trainer.setup(dataset=rows, val_dataset=rows)
-    return trainer.validate()["val/accuracy"]
+    return trainer
+
+
+def greedy_scores(
+    model_dir: str | Path, rows: list[dict[str, str]], run_dir: Path, seed: int
+) -> Scores:
+    """Greedy pass@1 of a model on `rows`, correctness and format, through GRPO's validation path."""
+    metrics = scoring_trainer(model_dir, rows, run_dir, seed).validate()
+    return Scores(correct=metrics["val/reward/correct"], format=metrics["val/reward/format"])
