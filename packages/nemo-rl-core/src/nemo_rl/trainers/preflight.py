@@ -183,6 +183,6 @@ def preflight(
     for key, source in _dataset_sources(config, dataset, val_dataset):
         try:
             report.lines.append(f"{key}: {source} ({locate_dataset(source)})")
-        except DatasetSourceError as err:
-            report.problems.append(f"{key}: {err}")
+        except DatasetSourceError as err:  # the training set is the one users think of first
+            report.problems.append(str(err) if key == "data.dataset" else f"{key}: {err}")
     return report
