@@ -26,7 +26,7 @@ import torch
 from nemo_rl import registry
 from nemo_rl.config import AlgorithmConfig
 from nemo_rl.config.schema import dump_config
-from nemo_rl.infra.resources import check_resources, describe_plan
+from nemo_rl.infra.resources import ResourceError, check_resources, describe_plan
 from nemo_rl.trainers.callbacks import Callback, CallbackList
 from nemo_rl.trainers.nonfinite import NonFiniteStepGuard
 from nemo_rl.trainers.preflight import preflight
@@ -166,9 +166,12 @@ class BaseTrainer:
 
         # Everything the run needs, all problems at once, before the tokenizer or data load.
         checks = preflight(self.config, dataset, val_dataset)
+        try:
+            plan = check_resources(self.config)
+        except ResourceError as err:  # an impossible GPU split is one of the problems listed
+            checks.problems.insert(0, str(err))
         checks.raise_if_problems()
         lines = [f"config: valid {self.algorithm_name} config", *self.plugin_summary(), *checks.lines]
-        plan = check_resources(self.config)
         lines += [describe_cluster_config(self.config.cluster), *describe_plan(plan)]
         lines.append(describe_paths(self.paths))
         self._load_data(DataModule, dataset, val_dataset)
