@@ -36,7 +36,11 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class _ConfigLoader(yaml.SafeLoader):
+# libyaml's parser is ~10x faster and bounds nesting itself (1000 levels) instead of recursing.
+_SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _ConfigLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """SafeLoader that reads `1e-6` (no dot) as a float, as YAML 1.2 and users do."""
 
 
@@ -77,8 +81,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{path} holds a {type(data).__name__}, not a mapping: a config file is a mapping of "
-            "keys to values (e.g. 'algorithm: grpo')"
+            f"{path} holds a {type(data).__name__}, not a mapping: write the config as keys with "
+            "values, one per line (e.g. 'algorithm: grpo')"
         )
     check_depth(data, str(path))
     return data

@@ -145,16 +145,18 @@ def _config_class(raw: dict[str, Any], overrides: Overrides, source: Any) -> typ
     for op, key, value in parse_overrides(overrides):
         if key == "algorithm" and op != "delete":
             name = value
-    installed = ", ".join(registry.available("algorithms")) or "none"
     if name is None:
         if isinstance(source, AlgorithmConfig):
             return type(source)
+        keys = {k.lower(): k for k in raw if isinstance(k, str)}
+        close = difflib.get_close_matches("algorithm", list(keys), n=1)
+        typo = f" ('{keys[close[0]]}' is not a key; did you mean 'algorithm'?)" if close else ""
         raise ConfigError(
-            f"missing required key 'algorithm': add 'algorithm: <name>' (installed algorithms: "
-            f"{installed})"
+            f"missing required key 'algorithm'{typo}: add 'algorithm: <name>' (installed "
+            f"algorithms: {_installed()})"
         )
     if not isinstance(name, str):
-        raise ConfigError(f"algorithm = {name!r}: expected a name (installed: {installed})")
+        raise ConfigError(f"algorithm = {name!r}: expected a name (installed: {_installed()})")
     if isinstance(source, AlgorithmConfig) and source.algorithm == name:
         return type(source)
     try:
@@ -167,6 +169,13 @@ def _config_class(raw: dict[str, Any], overrides: Overrides, source: Any) -> typ
             "subclass: fix the 'nemo_rl.algorithms' entry point of its package"
         )
     return config_class
+
+
+def _installed() -> str:
+    # Only for messages: listing plugins reads every installed package's metadata (milliseconds).
+    from nemo_rl import registry
+
+    return ", ".join(registry.available("algorithms")) or "none"
 
 
 def parse_override_value(text: str) -> Any:
