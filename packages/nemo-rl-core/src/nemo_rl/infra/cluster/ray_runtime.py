@@ -36,6 +36,15 @@ def import_ray() -> Any:
             "cluster.launcher='ray' needs Ray: pip install 'nemo-rl-core[ray]' (or use launcher "
             f"'local' on one host); importing it failed: {err}"
         ) from err
+    if os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] == "0":
+        # Ray reads the variable once, at import: when it was imported before this function ran
+        # (by the user or a test), its constant still holds the default.
+        try:
+            from ray._private import ray_constants
+
+            ray_constants.RAY_ENABLE_UV_RUN_RUNTIME_ENV = False
+        except (ImportError, AttributeError):  # another Ray version: nothing to correct
+            pass
     return ray
 
 
