@@ -1,8 +1,10 @@
-"""EnvironmentPool: inline and threaded steps, ordered merging, step checks, merge_env_steps."""
+"""EnvironmentPool: inline, threaded and process steps, ordered merging, per-call timeouts, step
+checks, merge_env_steps (the Ray mode is tested with the Ray cluster, in test_ray_cluster.py)."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import torch
@@ -14,7 +16,7 @@ from nemo_rl.environments import (
     check_env_step,
     merge_env_steps,
 )
-from nemo_rl.environments.pool import chunk_bounds
+from nemo_rl.environments.pool import EnvironmentTimeoutError, chunk_bounds
 from nemo_rl.protocols import EnvStep
 
 
@@ -103,8 +105,7 @@ def test_environment_returning_the_wrong_batch_size_is_named():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"mode": "ray"}, "planned but not available yet"),
-        ({"mode": "processes"}, "planned but not available yet"),
+        ({"timeout_s": 0}, "positive number or None"),
         ({"mode": "thread"}, "unknown"),
         ({"max_workers": 0}, "use 1 or more"),
     ],
@@ -124,3 +125,40 @@ def test_merge_env_steps_rejects_mismatched_components():
     merged = merge_env_steps([a, EnvStep({"acc": torch.zeros(2)}, [None, None], [True, False])])
     assert type(merged) is EnvStep and merged.rewards["acc"].tolist() == [1.0, 0.0, 0.0]
     assert merged.metadata == [{}, {}, {}]
+
+
+class SleepyEnv:
+    """Sleeps `seconds` per sample, then rewards each sample with its index in the chunk."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def step(self, messages, metadata):
+        time.sleep(self.seconds * len(messages))
+        return EnvStep(torch.tensor([float(m[-1]["content"]) for m in messages]),
+                       [None] * len(messages), [True] * len(messages))
+
+
+def test_threads_bound_concurrency_and_time_out_per_call():
+    pool = EnvironmentPool(SleepyEnv(0.2), "threads", max_workers=4, timeout_s=5.0)
+    started = time.monotonic()
+    assert pool.step(convos(8), [{}] * 8).rewards.tolist() == [float(i) for i in range(8)]
+    assert time.monotonic() - started < 1.5  # 4 chunks of 2 at once: ~0.4 s, not 1.6 s
+    slow = EnvironmentPool(SleepyEnv(2.0), "threads", max_workers=2, timeout_s=0.3)
+    started = time.monotonic()
+    with pytest.raises(EnvironmentTimeoutError, match=r"timed out after 0.3s: chunk\(s\) \[0, 1\]"):
+        slow.step(convos(2), [{}] * 2)
+    assert time.monotonic() - started < 1.5
+    slow.close()
+    pool.close()
+
+
+def test_processes_run_a_packaged_environment_in_order():
+    pytest.importorskip("nemo_rl_envs")
+    rows = [{"answer": str(i % 3)} for i in range(6)]
+    with EnvironmentPool("exact_match", "processes", max_workers=2, timeout_s=120) as pool:
+        step = pool.step(convos(6), rows)
+        assert step.total_reward().tolist() == [float(str(i) == str(i % 3)) for i in range(6)]
+    lock = threading.Lock()  # no pickler copes with a lock
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        EnvironmentPool(lambda prompt, response: float(lock.locked()), "processes")

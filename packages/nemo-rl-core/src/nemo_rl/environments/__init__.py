@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from nemo_rl.environments.callable_reward import RewardEnvironment, as_environment
 from nemo_rl.environments.env_step import RewardEnvStep, check_env_step, merge_env_steps
-from nemo_rl.environments.pool import EnvironmentPool
+from nemo_rl.environments.pool import EnvironmentPool, EnvironmentTimeoutError
 from nemo_rl.environments.reward_errors import RewardFunctionError
 from nemo_rl.environments.reward_signature import batched_reward, describe_reward_fn
 
 __all__ = [
     "EnvironmentPool",
+    "EnvironmentTimeoutError",
     "RewardEnvStep",
     "RewardEnvironment",
     "RewardFunctionError",

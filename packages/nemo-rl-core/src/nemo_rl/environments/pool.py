@@ -1,10 +1,13 @@
-"""EnvironmentPool: where environment steps run (inline, or split over threads).
+"""EnvironmentPool: where environment steps run (inline, threads, processes or Ray actors).
 
 Environments are plain Python objects; the pool decides how a batch is executed. "inline" calls
-`env.step` once; "threads" splits the batch into up to `max_workers` contiguous chunks, steps them
-concurrently and merges the results in the original order. Threads help when the environment
-waits on something outside the interpreter (subprocesses, HTTP judges, sandboxes); pure-Python
-scoring is serialised by the GIL. Process and Ray actor modes are planned and not implemented yet.
+`env.step` once; the other modes split the batch into up to `max_workers` contiguous chunks, step
+them concurrently (at most `max_workers` at a time) and merge the results in the original order.
+Threads help when the environment waits on something outside the interpreter (subprocesses, HTTP
+judges, sandboxes); processes when it scores in pure Python (the GIL serialises threads); Ray
+actors when it is expensive (code execution, reward models) or should run on other nodes.
+`timeout_s` bounds each call: a step that does not finish raises `EnvironmentTimeoutError` naming
+the chunks, and stuck processes or actors are killed (`pool_runners.py`).
 
 Example:
     >>> from nemo_rl.environments import RewardEnvironment
@@ -16,15 +19,23 @@ Example:
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import time
 from typing import Any, Literal
 
 from nemo_rl.environments.callable_reward import as_environment
 from nemo_rl.environments.env_step import check_env_step, merge_env_steps
+from nemo_rl.environments.pool_runners import (
+    EnvironmentTimeoutError,
+    InlineRunner,
+    ProcessRunner,
+    RayRunner,
+    ThreadRunner,
+)
 from nemo_rl.protocols import EnvStep, Message
 
-MODES = ("inline", "threads")
-PLANNED_MODES = ("processes", "ray")
+MODES = ("inline", "threads", "processes", "ray")
+PoolMode = Literal["inline", "threads", "processes", "ray"]
+__all__ = ["EnvironmentPool", "EnvironmentTimeoutError", "MODES", "chunk_bounds"]
 
 
 def chunk_bounds(batch_size: int, num_chunks: int) -> list[tuple[int, int]]:
@@ -45,11 +56,15 @@ def chunk_bounds(batch_size: int, num_chunks: int) -> list[tuple[int, int]]:
 
 
 class EnvironmentPool:
-    """Runs an environment's `step` over a batch, inline or in threads (results in batch order).
+    """Runs an environment's `step` over a batch in the chosen mode (results in batch order).
 
     `env` may be anything `as_environment` accepts (an Environment, a reward callable, ...). In
     "threads" mode the environment's `step` is called concurrently on different chunks, so it must
-    not mutate shared state (keep per-conversation state in the returned metadata).
+    not mutate shared state (keep per-conversation state in the returned metadata); "processes"
+    and "ray" give each worker its own copy (the environment must be picklable). `timeout_s`
+    (None: no limit) bounds each `step` call; `ray_num_cpus`/`ray_num_gpus` are what each Ray
+    actor reserves. `busy_s` adds up the time spent in `step`. Call `close()` (or use `with`) to
+    stop worker processes and actors.
 
     Example:
         >>> pool = EnvironmentPool(lambda prompt, response: 1.0)
@@ -60,30 +75,35 @@ class EnvironmentPool:
     def __init__(
         self,
         env: Any,
-        mode: Literal["inline", "threads"] = "inline",
+        mode: PoolMode = "inline",
         max_workers: int = 4,
+        timeout_s: float | None = None,
+        ray_num_cpus: float = 1.0,
+        ray_num_gpus: float = 0.0,
     ) -> None:
-        if mode in PLANNED_MODES:
-            raise ValueError(
-                f"EnvironmentPool mode {mode!r} is planned but not available yet; use 'inline' "
-                "or 'threads'"
-            )
         if mode not in MODES:
             raise ValueError(f"EnvironmentPool mode {mode!r} is unknown; use one of {MODES}")
         if max_workers < 1:
             raise ValueError(f"EnvironmentPool max_workers={max_workers}; use 1 or more")
+        if timeout_s is not None and timeout_s <= 0:
+            raise ValueError(f"EnvironmentPool timeout_s={timeout_s}; use a positive number or None")
         self.env = as_environment(env)
         self.mode = mode
         self.max_workers = max_workers
+        self.timeout_s = timeout_s
+        self.busy_s = 0.0
+        if mode == "inline":
+            self._runner: Any = InlineRunner(self.env.step)
+        elif mode == "threads":
+            self._runner = ThreadRunner(self.env.step, max_workers)
+        elif mode == "processes":
+            self._runner = ProcessRunner(self.env, max_workers)
+        else:
+            self._runner = RayRunner(self.env, max_workers, ray_num_cpus, ray_num_gpus)
 
     @property
     def _env_name(self) -> str:
         return type(self.env).__name__
-
-    def _step_chunk(self, messages: list, metadata: list) -> EnvStep:
-        step = self.env.step(messages, metadata)
-        check_env_step(step, len(messages), self._env_name)
-        return step
 
     def step(self, messages: list[list[Message]], metadata: list[dict[str, Any]]) -> EnvStep:
         """Step every conversation once; the result has one entry per conversation, in order."""
@@ -92,13 +112,23 @@ class EnvironmentPool:
                 f"EnvironmentPool.step got {len(messages)} conversations but {len(metadata)} "
                 "metadata rows; pass one row per conversation"
             )
-        bounds = chunk_bounds(len(messages), self.max_workers if self.mode == "threads" else 1)
-        if len(bounds) <= 1:
-            return self._step_chunk(messages, metadata)
-        with ThreadPoolExecutor(max_workers=len(bounds), thread_name_prefix="nemo-rl-env") as pool:
-            futures = [
-                pool.submit(self._step_chunk, messages[start:stop], metadata[start:stop])
-                for start, stop in bounds
-            ]
-            steps = [future.result() for future in futures]  # re-raises a chunk's error here
-        return merge_env_steps(steps)
+        started = time.perf_counter()
+        try:
+            bounds = chunk_bounds(len(messages), 1 if self.mode == "inline" else self.max_workers)
+            chunks = [(messages[a:b], metadata[a:b]) for a, b in bounds]
+            steps = self._runner.run(chunks, self.timeout_s)
+            for step, (start, stop) in zip(steps, bounds, strict=True):
+                check_env_step(step, stop - start, self._env_name)
+            return steps[0] if len(steps) == 1 else merge_env_steps(steps)
+        finally:
+            self.busy_s += time.perf_counter() - started
+
+    def close(self) -> None:
+        """Stop the pool's threads, processes or actors (a later `step` starts them again)."""
+        self._runner.close()
+
+    def __enter__(self) -> EnvironmentPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -96,6 +96,25 @@ class RewardShapingConfig(ConfigModel):
     )
 
 
+class EnvironmentPoolConfig(ConfigModel):
+    """Where the environment's steps run (`nemo_rl.environments.EnvironmentPool`).
+
+    Example:
+        >>> EnvironmentPoolConfig(mode="threads", max_workers=8).timeout_s is None
+        True
+    """
+
+    mode: Literal["inline", "threads", "processes", "ray"] = Field(
+        "inline",
+        description="inline; threads (environments waiting on I/O); processes (CPU-bound Python "
+        "scoring); ray (expensive environments, as Ray actors).",
+    )
+    max_workers: PositiveInt = Field(4, description="Chunks stepped at once (threads/processes/actors).")
+    timeout_s: PositiveFloat | None = Field(None, description="Limit of one step call; None: none.")
+    ray_num_cpus: NonNegativeFloat = Field(1.0, description="CPUs each Ray environment actor reserves.")
+    ray_num_gpus: NonNegativeFloat = Field(0.0, description="GPUs each Ray environment actor reserves.")
+
+
 class GRPOConfig(AlgorithmConfig):
     """Group Relative Policy Optimization and its variants.
 
@@ -141,6 +160,7 @@ class GRPOConfig(AlgorithmConfig):
     )
     environment_options: dict[str, Any] = Field(default_factory=dict)
     on_reward_error: Literal["raise", "zero"] = "raise"
+    environment_pool: EnvironmentPoolConfig = Field(default_factory=EnvironmentPoolConfig)
 
     @property
     def sequences_per_step(self) -> int:
