@@ -1,4 +1,4 @@
-"""Placement of training and generation on the cluster's GPUs, and the colocation phase switch.
+"""Placement of training and generation on the cluster's GPUs, and colocation at run time.
 
 A placeholder for the full placement logic (Ray placement groups, multi-node splits): today it
 decides how many GPUs each side gets and refuses impossible requests. The cluster's GPUs
@@ -19,8 +19,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from nemo_rl.config import ClusterConfig, ConfigError, GenerationConfig
 from nemo_rl.protocols import GenerationBackend, TrainingBackend
@@ -153,7 +155,13 @@ def check_resources(config: object) -> ResourcePlan | None:
 
 
 class ResourceManager:
-    """The run's `ResourcePlan` plus the `PhaseSwitcher` that matches it.
+    """The run's `ResourcePlan`, and everything colocation decides at run time.
+
+    `attach(cluster, policy, generation)` connects the backends: colocated on a world-size-1
+    inline cluster, generation shares the training module itself (held once, no weight refit);
+    otherwise a `PhaseSwitcher` hands memory over at phase changes when colocated.
+    `generation_phase()` wraps a rollout: offload/wake, refit the generation weights if training
+    changed them (`mark_stale()`), then sleep/onload on the way out, even after an error.
 
     Example: see the module docstring.
     """
@@ -161,10 +169,46 @@ class ResourceManager:
     def __init__(self, cluster: ClusterConfig, generation: GenerationConfig) -> None:
         self.plan = plan_resources(cluster, generation)
         self.switcher = PhaseSwitcher(self.plan.colocated)
+        self.shared_module = False
+        self._backends: tuple[TrainingBackend, GenerationBackend] | None = None
+        self._stale = False
 
     @property
     def colocated(self) -> bool:
         return self.plan.colocated
+
+    def attach(self, cluster: Any, policy: TrainingBackend, generation: GenerationBackend) -> None:
+        """Connect the backends set up on `cluster`, taking the shared-module fast path if it
+        applies (see the class docstring)."""
+        from nemo_rl.infra.cluster.inline import InlineCluster
+
+        self.shared_module = (
+            self.plan.colocated and isinstance(cluster, InlineCluster)
+            and hasattr(policy, "inline_module") and hasattr(generation, "share_module")
+        )
+        if self.shared_module:
+            generation.share_module(policy.inline_module())  # type: ignore[attr-defined]
+        self.switcher = PhaseSwitcher(self.plan.colocated and not self.shared_module)
+        self._backends = (policy, generation)
+
+    def mark_stale(self) -> None:
+        """The policy's weights changed: push them to generation before the next rollout."""
+        self._stale = True
+
+    @contextmanager
+    def generation_phase(self) -> Iterator[None]:
+        """Generation awake with current weights inside; training resident again after."""
+        if self._backends is None:
+            raise RuntimeError("ResourceManager.attach(cluster, policy, generation) first")
+        policy, generation = self._backends
+        self.switcher.enter_generation(policy, generation)
+        try:
+            if self._stale and not self.shared_module:
+                generation.update_weights(policy.export_weights())
+            self._stale = False
+            yield
+        finally:
+            self.switcher.enter_training(policy, generation)
 
     def enter_generation(
         self, train_backend: TrainingBackend, gen_backend: GenerationBackend

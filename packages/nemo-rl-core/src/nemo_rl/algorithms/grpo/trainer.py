@@ -24,7 +24,8 @@ from nemo_rl.algorithms.grpo.estimators import AdvantageInputs
 from nemo_rl.algorithms.grpo.loss import ClippedPGLoss
 from nemo_rl.algorithms.grpo.rewards import dynamic_sampling_keep_mask, shape_rewards
 from nemo_rl.data import BatchedDataDict
-from nemo_rl.infra.resources import PhaseSwitcher
+from nemo_rl.environments.pool import EnvironmentPool
+from nemo_rl.infra.resources import ResourceManager
 from nemo_rl.rollout import RolloutEngine, rollout_metrics
 from nemo_rl.trainers.base import BaseTrainer
 from nemo_rl.trainers.callbacks import Callback
@@ -45,6 +46,7 @@ class GRPOTrainer(BaseTrainer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reward_fn: Any = None
+        self._env_time = 0.0  # seconds in the environment pool during this step's rollouts
 
     @property
     def rows_per_step(self) -> int:
@@ -111,32 +113,30 @@ class GRPOTrainer(BaseTrainer):
         gen_cfg = cfg.generation.model_copy(update={"model_name": cfg.generation.model_name or cfg.policy.model_name})
         self.generation = registry.resolve("generation_backends", gen_cfg.backend)()
         self.generation.setup(gen_cfg, self.cluster)
-        # Colocated on one in-process worker: generate with the training module itself, so the
-        # model is held once and needs no weight refit.
-        self.shared_module = (
-            gen_cfg.colocated and self.cluster.world_size == 1
-            and hasattr(self.policy, "inline_module") and hasattr(self.generation, "share_module")
-        )
-        if self.shared_module:
-            self.generation.share_module(self.policy.inline_module())
-        self.phases = PhaseSwitcher(colocated=gen_cfg.colocated and not self.shared_module)
+        # Infra decides colocation: memory hand-over, weight refit, or one shared module.
+        self.resources = ResourceManager(cfg.cluster, gen_cfg)
+        self.resources.attach(self.cluster, self.policy, self.generation)
+        self.env_pool = EnvironmentPool(self.environment, **cfg.environment_pool.model_dump())
         self.rollouts = RolloutEngine(
-            self.generation, self.environment, self.tokenizer,
+            self.generation, self.env_pool, self.tokenizer,
             max_turns=cfg.max_rollout_turns, max_total_length=cfg.policy.max_total_sequence_length,
         )
         self.loss_fn = ClippedPGLoss(cfg.loss)
 
     def load_checkpoint(self, path: Any) -> None:
         super().load_checkpoint(path)
-        self._generation_stale = True
+        self.resources.mark_stale()
 
     # ------------------------------------------------------------------------------ step
     def training_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         cfg = self.config
         started = time.perf_counter()
+        self._env_time = 0.0
         with self.phase("rollout"):
             batch, components, rounds = self._collect_rollouts(rows)
-        metrics: dict[str, float] = {"time/rollout_s": time.perf_counter() - started}
+        metrics: dict[str, float] = {
+            "time/rollout_s": time.perf_counter() - started, "time/environment_s": self._env_time,
+        }
         rewards, penalty = shape_rewards(
             batch["rewards"], batch["response_lengths"], cfg.reward_shaping, cfg.reward_scaling,
             cfg.generation.max_new_tokens,
@@ -167,7 +167,7 @@ class GRPOTrainer(BaseTrainer):
                 train_metrics = self.policy.train_step(train_batch, self.loss_fn)
         metrics.update(train_metrics)
         metrics["time/train_s"] = time.perf_counter() - started
-        self._generation_stale = True  # pushed at the next rollout, once generation is awake
+        self.resources.mark_stale()  # pushed at the next rollout, once generation is awake
         return metrics
 
     def _collect_rollouts(
@@ -225,12 +225,10 @@ class GRPOTrainer(BaseTrainer):
         if answer_key != "answer":  # rewards read `answer` whatever the dataset calls it
             prompts["rows"] = [{**r, "answer": r[answer_key]} if answer_key in r else r for r in prompts["rows"]]
         prompts = prompts.repeat_interleave(gens)
-        self.phases.enter_generation(self.policy, self.generation)
-        self._refit_generation()
-        try:
+        env_busy = self.env_pool.busy_s
+        with self.resources.generation_phase():
             batch, components = self.rollouts.run(prompts, sampling)
-        finally:
-            self.phases.enter_training(self.policy, self.generation)
+        self._env_time += self.env_pool.busy_s - env_busy
         batch["group_ids"] = torch.arange(len(rows)).repeat_interleave(gens) + group_offset
         return batch, components
 
@@ -243,10 +241,14 @@ class GRPOTrainer(BaseTrainer):
         metrics["accuracy"] = float((rewards >= 1.0 - 1e-6).float().mean())
         return {k: v for k, v in metrics.items() if not k.startswith("advantages")}
 
-    # ------------------------------------------------------------------- colocation
-    def _refit_generation(self) -> None:
-        """Push updated policy weights to the (awake) generation backend; a shared module needs none."""
-        if getattr(self, "_generation_stale", False) and not self.shared_module:
-            self.generation.update_weights(self.policy.export_weights())
-        self._generation_stale = False
+    @property
+    def shared_module(self) -> bool:
+        """True when generation runs on the training module itself (decided by infra)."""
+        return self.resources.shared_module
 
+    def close(self) -> None:
+        """Stop the environment pool's workers, then the cluster."""
+        pool = getattr(self, "env_pool", None)
+        if pool is not None:
+            pool.close()
+        super().close()
