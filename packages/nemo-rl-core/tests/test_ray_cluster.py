@@ -87,6 +87,30 @@ def test_a_failing_method_names_rank_and_node_and_keeps_the_cluster(ray_pair):
     assert lists.run("index", 3) == [2, 2]
 
 
+def test_environment_pool_on_ray_actors_keeps_order_and_times_out(two_nodes):
+    import torch
+    from nemo_rl.environments import EnvironmentPool, EnvironmentTimeoutError
+    from nemo_rl.protocols import EnvStep
+
+    class Echo:  # defined here: Ray ships it to the actors by value (cloudpickle)
+        def __init__(self, pause: float = 0.0) -> None:
+            self.pause = pause
+
+        def step(self, messages, metadata):
+            time.sleep(self.pause)
+            values = [float(m[-1]["content"]) for m in messages]
+            return EnvStep(torch.tensor(values), [None] * len(values), [True] * len(values))
+
+    convos = [[{"role": "assistant", "content": str(i)}] for i in range(5)]
+    # num_cpus 0: the two CPUs are held by the training actors of this module.
+    with EnvironmentPool(Echo(), "ray", max_workers=2, ray_num_cpus=0) as pool:
+        assert pool.step(convos, [{}] * 5).rewards.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    slow = EnvironmentPool(Echo(pause=60), "ray", max_workers=2, timeout_s=20, ray_num_cpus=0)
+    with pytest.raises(EnvironmentTimeoutError, match="Ray actors killed"):
+        slow.step(convos, [{}] * 5)
+    slow.close()
+
+
 def test_a_killed_actor_is_named_with_its_node_and_log_within_30s(ray_pair):
     printer = ray_pair.spawn(importlib.import_module, "builtins")
     printer.run_sharded("print", [("rank 0 was here",), ("rank 1 last words",)])
