@@ -52,6 +52,10 @@ def no_hub(monkeypatch, tmp_path):
 def sft_config(tmp_path) -> Path:
     rows = tmp_path / "rows.jsonl"
     rows.write_text("".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(8)))
+    model = tmp_path / "model"  # passes the source checks; nothing here loads it
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"")
     config = tmp_path / "run.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -248,3 +252,20 @@ def test_a_real_run_stops_on_a_missing_logger_package_before_any_model_loads(
     err = capsys.readouterr().err
     assert "logger 'needs_missing' needs the nemo_rl_surely_not_installed package" in err
     assert not (sft_config.parent / "runs").exists()
+
+
+def test_a_run_with_a_bad_model_name_fails_before_torch_is_imported(sft_config, tmp_path):
+    script = (
+        "import sys\n"
+        "from nemo_rl.cli.main import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print(code, 'torch' in sys.modules)\n"
+    )
+    env = {**os.environ, "HF_ENDPOINT": CLOSED_ENDPOINT, "HF_HOME": str(tmp_path / "hf-home")}
+    env.pop("HF_HUB_OFFLINE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script, "train", str(sft_config), "policy.model_name=some-org/some-model"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert done.stdout.split() == ["2", "False"], done.stderr
+    assert "cannot be reached" in done.stderr

@@ -1,7 +1,8 @@
 """nemo-rl: post-training for language models (GRPO and its variants, SFT, DPO).
 
-Importing `nemo_rl` is cheap: it imports torch, pydantic, pyyaml and rich only. Trainers and
-backends load on first use.
+Importing `nemo_rl` is cheap: every name below loads on first use, and the commands that do not
+train (`nemo-rl config ...`, `templates`, `plugins`, `--help`) never import torch or
+transformers. Trainers and backends load when they are used.
 
 Example:
     >>> import nemo_rl

@@ -72,6 +72,8 @@ def configure_logging(debug: bool) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from nemo_rl.api import trainer_from_config
+    from nemo_rl.config import load_config
+    from nemo_rl.trainers.preflight import preflight
 
     args.debug = args.debug or args.train_debug  # main() shows tracebacks when this is set
     configure_logging(args.debug)
@@ -81,9 +83,13 @@ def run_train(args: argparse.Namespace) -> int:
         # `--resume seed=3`: argparse gave the override to --resume's optional RUN_DIR.
         args.overrides, resume = [*args.overrides, resume], True
     run_dir = resume if isinstance(resume, str) else None
-    trainer = trainer_from_config(
-        args.config, args.overrides, run_dir=run_dir, resume=True if resume else None
-    )
+    config = load_config(args.config, args.overrides)
+    if not args.dry_run:
+        # Names (plugins, model, datasets) are checked before torch loads: a bad one fails in
+        # seconds. The dry run checks them with everything else (the GPU plan needs torch), so
+        # that it lists every problem at once.
+        preflight(config, load_plugins=False).raise_if_problems()
+    trainer = trainer_from_config(config, run_dir=run_dir, resume=True if resume else None)
     if args.dry_run:
         for line in trainer.dry_run():
             console.print(line, markup=False, highlight=False)

@@ -14,48 +14,44 @@ Example:
 
 from __future__ import annotations
 
-from nemo_rl.data.batched_data_dict import BatchedDataDict
-from nemo_rl.data.chat import (
-    ChatFormatError,
-    render_prompt_messages,
-    tokenize_conversation,
-    tokenize_prompt,
-)
-from nemo_rl.data.datamodule import ColumnError, DataModule
-from nemo_rl.data.dynamic_batching import (
-    dynamic_microbatches,
-    iter_dynamic_microbatches,
-    microbatch_padded_lengths,
-    microbatch_token_counts,
-)
-from nemo_rl.data.packing import (
-    PACKING_ALGORITHMS,
-    build_packed_batch,
-    pack_sequences,
-    unpack_logprobs,
-)
-from nemo_rl.data.sampler import ResumableSampler
-from nemo_rl.data.sources import DatasetSourceError, load_rows, register_dataset
+import importlib
+from typing import Any
 
-__all__ = [
-    "PACKING_ALGORITHMS",
-    "BatchedDataDict",
-    "build_packed_batch",
-    "dynamic_microbatches",
-    "iter_dynamic_microbatches",
-    "microbatch_padded_lengths",
-    "microbatch_token_counts",
-    "pack_sequences",
-    "unpack_logprobs",
-    # loading rows, the DataModule, the resumable sampler, chat tokenisation
-    "ChatFormatError",
-    "ColumnError",
-    "DataModule",
-    "DatasetSourceError",
-    "ResumableSampler",
-    "load_rows",
-    "register_dataset",
-    "render_prompt_messages",
-    "tokenize_conversation",
-    "tokenize_prompt",
-]
+# Names load on first use: reading a dataset source (`nemo_rl.data.sources`) must not import
+# torch, which batches and packing need (the CLI checks sources before torch loads).
+_LAZY = {
+    "BatchedDataDict": "batched_data_dict",
+    "ChatFormatError": "chat",
+    "render_prompt_messages": "chat",
+    "tokenize_conversation": "chat",
+    "tokenize_prompt": "chat",
+    "ColumnError": "datamodule",
+    "DataModule": "datamodule",
+    "dynamic_microbatches": "dynamic_batching",
+    "iter_dynamic_microbatches": "dynamic_batching",
+    "microbatch_padded_lengths": "dynamic_batching",
+    "microbatch_token_counts": "dynamic_batching",
+    "PACKING_ALGORITHMS": "packing",
+    "build_packed_batch": "packing",
+    "pack_sequences": "packing",
+    "unpack_logprobs": "packing",
+    "ResumableSampler": "sampler",
+    "DatasetSourceError": "sources",
+    "load_rows": "sources",
+    "register_dataset": "sources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = sorted(_LAZY)

@@ -84,14 +84,18 @@ def required_plugins(config: Any) -> list[tuple[str, str, str]]:
     return plugins
 
 
-def check_plugin(group: str, name: str, key: str) -> str | None:
+def check_plugin(group: str, name: str, key: str, load: bool = True) -> str | None:
     """The problem with plugin `name` of `group`, or None: not installed, failing to import, or
     missing a package its class declares in `required_packages` (found without importing it).
+    With `load=False` an installed entry point is not imported (nor its packages checked).
 
     Example:
         >>> check_plugin("loggers", "jsonl", "logger.backends") is None
         True
     """
+    info = registry.available(group).get(name)
+    if not load and info is not None and info.package != "in-process":
+        return None
     try:
         plugin = registry.resolve(group, name)
     except registry.PluginNotFoundError as err:
@@ -151,16 +155,23 @@ def _dataset_sources(config: Any, dataset: Any, val_dataset: Any) -> list[tuple[
 
 
 def preflight(
-    config: Any, dataset: Any = None, val_dataset: Any = None, *, check_sources: bool = True
+    config: Any,
+    dataset: Any = None,
+    val_dataset: Any = None,
+    *,
+    check_sources: bool = True,
+    load_plugins: bool = True,
 ) -> Preflight:
-    """Run every check; `check_sources` adds the model, tokenizer and dataset sources (a quick
-    hub probe at most, nothing downloaded).
+    """Run the checks. `check_sources` adds the model, tokenizer and dataset sources (a quick hub
+    probe at most, nothing downloaded); `load_plugins=False` leaves installed entry-point plugins
+    unimported (a backend imports torch), so the CLI can run this pass first and a bad name or a
+    missing plugin fails in seconds; the trainer's pass then imports them.
 
     Example: see the module docstring.
     """
     report = Preflight()
     for group, name, key in required_plugins(config):
-        problem = check_plugin(group, name, key)
+        problem = check_plugin(group, name, key, load=load_plugins)
         if problem is not None:
             report.problems.append(problem)
     loggers = ", ".join(n for g, n, _ in required_plugins(config) if g == "loggers")
