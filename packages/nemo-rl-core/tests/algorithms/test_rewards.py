@@ -36,7 +36,11 @@ def test_scale_rewards_disabled_returns_rewards_unchanged() -> None:
 
 
 def test_scale_rewards_with_an_empty_source_range_says_which_fields() -> None:
-    cfg = RewardScalingConfig(enabled=True, source_min=1.0, source_max=1.0)
+    # The config refuses it at load time; the function still guards configs built unvalidated.
+    with pytest.raises(ValueError, match="source_min and reward_scaling.source_max"):
+        RewardScalingConfig(enabled=True, source_min=1.0, source_max=1.0)
+    cfg = RewardScalingConfig.model_construct(enabled=True, source_min=1.0, source_max=1.0,
+                                              target_min=0.0, target_max=1.0)
     with pytest.raises(ValueError, match="source_min and reward_scaling.source_max"):
         scale_rewards(torch.tensor([1.0]), cfg)
 
