@@ -137,6 +137,10 @@ def phase_settings(base: dict[str, Any], workdir: Path, phase: str, seed: int) -
         "logger.log_dir": str(workdir / phase),
         "logger.backends": ["jsonl"],
         "checkpointing.checkpoint_dir": str(workdir / phase / "checkpoints"),
+        # One torch thread on the CPU: the printed figures then do not depend on how busy the
+        # machine is (the default picks 1 or 2 threads by load, and torch's sums, hence the
+        # percentages, differ between them).
+        "cluster.cpu_threads": 1,
     }
 
 
