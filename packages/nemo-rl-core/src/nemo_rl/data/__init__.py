@@ -14,44 +14,34 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nemo_rl.lazy_exports import lazy_exports
 
 # Names load on first use: reading a dataset source (`nemo_rl.data.sources`) must not import
 # torch, which batches and packing need (the CLI checks sources before torch loads).
 _LAZY = {
-    "BatchedDataDict": "batched_data_dict",
-    "ChatFormatError": "chat",
-    "render_prompt_messages": "chat",
-    "tokenize_conversation": "chat",
-    "tokenize_prompt": "chat",
-    "ColumnError": "datamodule",
-    "DataModule": "datamodule",
-    "dynamic_microbatches": "dynamic_batching",
-    "iter_dynamic_microbatches": "dynamic_batching",
-    "microbatch_padded_lengths": "dynamic_batching",
-    "microbatch_token_counts": "dynamic_batching",
-    "PACKING_ALGORITHMS": "packing",
-    "build_packed_batch": "packing",
-    "pack_sequences": "packing",
-    "unpack_logprobs": "packing",
-    "ResumableSampler": "sampler",
-    "DatasetSourceError": "sources",
-    "load_rows": "sources",
-    "register_dataset": "sources",
+    "BatchedDataDict": ".batched_data_dict",
+    "ChatFormatError": ".chat",
+    "render_prompt_messages": ".chat",
+    "tokenize_conversation": ".chat",
+    "tokenize_prompt": ".chat",
+    "ColumnError": ".datamodule",
+    "DataModule": ".datamodule",
+    "dynamic_microbatches": ".dynamic_batching",
+    "iter_dynamic_microbatches": ".dynamic_batching",
+    "microbatch_padded_lengths": ".dynamic_batching",
+    "microbatch_token_counts": ".dynamic_batching",
+    "PACKING_ALGORITHMS": ".packing",
+    "build_packed_batch": ".packing",
+    "pack_sequences": ".packing",
+    "unpack_logprobs": ".packing",
+    "ResumableSampler": ".sampler",
+    "DatasetSourceError": ".sources",
+    "load_rows": ".sources",
+    "register_dataset": ".sources",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = sorted(_LAZY)
