@@ -30,7 +30,7 @@ class EnvironmentTimeoutError(TimeoutError):
 
 def _timeout(pending: Sequence[int], timeout_s: float | None, what: str) -> EnvironmentTimeoutError:
     return EnvironmentTimeoutError(
-        f"environment step timed out after {timeout_s}s: chunk(s) {list(pending)} did not finish "
+        f"environment step timed out after {timeout_s}s: chunk(s) {sorted(pending)} did not finish "
         f"({what}); raise the pool's timeout_s if the environment is legitimately slow, or make it "
         "return faster (a hung sandbox or judge)"
     )
