@@ -181,3 +181,24 @@ def test_damaged_metadata_names_the_file(tmp_path):
         manager.latest()
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
         read_checkpoint_info(tmp_path)
+
+
+def test_a_kill_during_pruning_never_lists_a_half_deleted_checkpoint(tmp_path, monkeypatch):
+    import shutil
+
+    manager = make_manager(tmp_path, keep_top_k=1)
+    save(manager, 1)
+    real_rmtree = shutil.rmtree
+
+    def killed_halfway(path, *args, **kwargs):
+        (path / "model.txt").unlink()  # part of the tree is gone when the process dies
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", killed_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        save(manager, 2)  # publishing step 2 prunes step 1
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    assert steps(manager) == [2]  # step 1, half deleted, is not reported as a checkpoint
+    recovered = make_manager(tmp_path, keep_top_k=1)  # the next start removes what is left
+    assert sorted(p.name for p in recovered.directory.iterdir()) == ["step_2"]
+    assert steps(recovered) == [2]

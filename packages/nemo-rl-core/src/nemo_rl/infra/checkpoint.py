@@ -44,6 +44,9 @@ from nemo_rl.infra.logging.values import as_metric_value, json_safe_metrics
 METADATA_FILE = "metadata.json"
 _FINAL = re.compile(r"^step_(\d+)$")
 _TMP_PREFIX = ".tmp_step_"
+# A checkpoint being deleted is renamed to this prefix first: a kill halfway through the delete
+# leaves a directory that is never listed as a checkpoint and is removed on the next start.
+_DISCARD_PREFIX = ".deleting_"
 # A complete checkpoint moved aside while a new save of the same step replaces it.
 _OLD = re.compile(r"^\.old_step_(\d+)$")
 
@@ -132,7 +135,7 @@ class CheckpointManager:
             return
         for entry in self.directory.iterdir():
             old = _OLD.match(entry.name)
-            if entry.name.startswith(_TMP_PREFIX):
+            if entry.name.startswith((_TMP_PREFIX, _DISCARD_PREFIX)):
                 shutil.rmtree(entry, ignore_errors=True)
             elif old:
                 final = self.directory / f"step_{old.group(1)}"
@@ -239,4 +242,13 @@ class CheckpointManager:
         keep.add(max(info.step for info in ranked))
         for info in ranked:
             if info.step not in keep:
-                shutil.rmtree(info.path)
+                self._discard(info.path)
+
+    def _discard(self, path: Path) -> None:
+        """Delete a checkpoint so that no instant shows it half-deleted under its own name."""
+        doomed = path.with_name(f"{_DISCARD_PREFIX}{path.name}")
+        if doomed.exists():
+            shutil.rmtree(doomed)
+        path.rename(doomed)
+        _fsync_dir(self.directory)
+        shutil.rmtree(doomed)
