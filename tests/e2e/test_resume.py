@@ -73,3 +73,31 @@ def test_sft_resume_matches_uninterrupted_run(tiny_model, tmp_path, settings, co
     assert result.steps == 4
     _assert_same_steps(expected, got)
     assert got[0]["loss"] != got[1]["loss"]
+
+
+def test_metrics_file_holds_each_step_once_after_a_crash_and_resume(
+    tiny_model, tmp_path, settings, copy_task
+):
+    from nemo_rl.infra import read_metrics
+    from nemo_rl.trainers import Callback
+
+    class CrashAfterStep3(Callback):
+        def on_step_end(self, trainer, metrics):
+            if trainer.state.step == 3:  # logged, not yet checkpointed
+                raise KeyboardInterrupt
+
+    def trainer(**kwargs):
+        return SFTTrainer.from_pretrained(tiny_model, **settings["sft"](
+            tmp_path / "run", max_num_steps=4, **{"checkpointing.enabled": True,
+                                                  "checkpointing.save_period": 2}), **kwargs)
+
+    crashed = trainer()
+    try:
+        crashed.fit(dataset=copy_task[0], callbacks=[CrashAfterStep3()])
+    except KeyboardInterrupt:
+        pass
+    crashed.close()
+    assert [r["step"] for r in read_metrics(tmp_path / "run")] == [1, 2, 3]
+    result = trainer(resume=True).fit(dataset=copy_task[0])  # steps 3 and 4 run again
+    assert result.steps == 4
+    assert [r["step"] for r in read_metrics(tmp_path / "run")] == [1, 2, 3, 4]

@@ -204,6 +204,8 @@ class BaseTrainer:
         from nemo_rl.data import DataModule, ResumableSampler
         from nemo_rl.data.tokenizer import load_tokenizer
         from nemo_rl.infra import CheckpointManager, Logger, make_cluster
+        from nemo_rl.infra.checkpoint import read_checkpoint_info
+        from nemo_rl.infra.logging.jsonl import drop_metrics_after
 
         cfg = self.config
         seed_everything(cfg.seed)
@@ -228,11 +230,15 @@ class BaseTrainer:
         self.sampler = ResumableSampler(
             len(self.data.train_rows), self.rows_per_step, shuffle=cfg.data.shuffle, seed=cfg.seed
         )
+        self.checkpoints = CheckpointManager(cfg.checkpointing) if cfg.checkpointing.enabled else None
+        latest = self.checkpoints.latest() if self.checkpoints is not None else None
+        if latest is not None and self.paths.resume:
+            # The steps after the checkpoint run again: their old records go, so that
+            # metrics.jsonl holds each step once (before the logger opens it for appending).
+            drop_metrics_after(self.run_dir, read_checkpoint_info(latest).step)
         self.logger = Logger(cfg.logger, self.run_dir)
         self.logger.log_hyperparams(cfg.model_dump(mode="json"))
         (self.run_dir / CONFIG_FILE).write_text(dump_config(cfg))
-        self.checkpoints = CheckpointManager(cfg.checkpointing) if cfg.checkpointing.enabled else None
-        latest = self.checkpoints.latest() if self.checkpoints is not None else None
         self.header = [f"run directory: {self.run_dir}", describe_device(self.cluster)]
         if latest is not None and self.paths.resume:
             self.load_checkpoint(latest)

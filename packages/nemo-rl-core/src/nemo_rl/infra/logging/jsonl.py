@@ -95,3 +95,32 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
                 "fix or delete that line"
             ) from err
     return records
+
+
+def drop_metrics_after(run_dir: str | Path, step: int) -> int:
+    """Remove the records of steps after `step` from `run_dir/metrics.jsonl`; the number removed.
+
+    A resumed run repeats the steps after its checkpoint, so their old records go first: the file
+    then holds each step once. The file is replaced atomically (written aside, then renamed), and
+    a missing file is nothing to do.
+
+    Example:
+        >>> import tempfile
+        >>> from nemo_rl.config import LoggerConfig
+        >>> run_dir = Path(tempfile.mkdtemp())
+        >>> backend = JsonlBackend(LoggerConfig(), run_dir)
+        >>> for s in (1, 2, 3):
+        ...     backend.log_metrics({"loss": float(s)}, step=s)
+        >>> backend.close()
+        >>> drop_metrics_after(run_dir, 2), [r["step"] for r in read_metrics(run_dir)]
+        (1, [1, 2])
+    """
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return 0
+    records = read_metrics(path)
+    kept = [record for record in records if record.get("step", 0) <= step]
+    aside = path.with_name(f".{METRICS_FILE}.tmp")
+    aside.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
+    aside.replace(path)
+    return len(records) - len(kept)
