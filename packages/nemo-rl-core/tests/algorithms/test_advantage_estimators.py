@@ -84,3 +84,12 @@ def test_estimators_are_resolved_by_name_and_a_plugin_can_add_one():
             registry.resolve("advantage_estimators", "rlo")
     finally:
         registry.unregister("advantage_estimators", "sign")
+
+
+def test_the_dry_run_checks_the_estimator_name():
+    from nemo_rl.config import load_config
+    from nemo_rl.trainers.preflight import check_plugin, required_plugins
+
+    config = load_config({"algorithm": "grpo", "advantage_estimator": "rlo"})
+    assert ("advantage_estimators", "rlo", "advantage_estimator") in required_plugins(config)
+    assert "did you mean 'rloo'" in check_plugin("advantage_estimators", "rlo", "advantage_estimator")

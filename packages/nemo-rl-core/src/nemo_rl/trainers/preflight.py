@@ -78,6 +78,9 @@ def required_plugins(config: Any) -> list[tuple[str, str, str]]:
     environment = getattr(config, "environment", None)
     if environment:
         plugins.append(("environments", environment, "environment"))
+    estimator = getattr(config, "advantage_estimator", None)
+    if estimator:
+        plugins.append(("advantage_estimators", estimator, "advantage_estimator"))
     # jsonl is always on (nemo_rl.infra.logging.backend_names); not imported here to stay light.
     for name in dict.fromkeys(["jsonl", *config.logger.backends]):
         plugins.append(("loggers", name, "logger.backends"))
