@@ -56,6 +56,17 @@ QWEN2_0_5B_SHAPE = dict(
     intermediate_size=4864,
 )
 
+# The shape of Qwen2.5-1.5B (1.54B parameters, tied embeddings), for GPU tests and benchmarks.
+QWEN2_1_5B_SHAPE = dict(
+    arch="qwen2",
+    vocab_size=151936,
+    hidden_size=1536,
+    layers=28,
+    heads=12,
+    kv_heads=2,
+    intermediate_size=8960,
+)
+
 
 def build_char_tokenizer(path: str | Path | None = None) -> Any:
     """Build a character-level fast tokenizer with a ChatML chat template; save it if `path` is given.
