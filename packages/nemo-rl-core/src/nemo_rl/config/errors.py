@@ -25,6 +25,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from nemo_rl.config.aliases import alias_hint, alias_target
+
 
 class ConfigError(ValueError):
     """A configuration is invalid; `problems` holds one human-readable line per problem.
@@ -268,6 +270,17 @@ def unknown_key_message(path: str, owner: type[BaseModel] | None) -> str:
         "unknown key 'policy.optimizer.learning_rate'; did you mean 'lr'?"
     """
     leaf = path.rsplit(".", 1)[-1]
+    parent = path.rsplit(".", 1)[0] if "." in path else ""
+    algorithm_field = owner.model_fields.get("algorithm") if owner is not None else None
+    algorithm = algorithm_field.default if algorithm_field is not None else None
+    hint = alias_hint(leaf, algorithm if isinstance(algorithm, str) else None)
+    target = alias_target(leaf, algorithm if isinstance(algorithm, str) else None)
+    # TRL and NeMo RL names rarely resemble ours by spelling, so their table comes first; in the
+    # target's own section the short name is enough.
+    if target and target.rpartition(".")[0] == parent:
+        return f"unknown key '{path}'; did you mean {target.rpartition('.')[2]!r}?"
+    if hint:
+        return f"unknown key '{path}': {hint}"
     if owner is None:
         return f"unknown key '{path}': remove it"
     names = list(owner.model_fields)
@@ -279,7 +292,6 @@ def unknown_key_message(path: str, owner: type[BaseModel] | None) -> str:
         close = _initials_match(leaf, names)
     if close:
         return f"unknown key '{path}'; did you mean {close[0]!r}?"
-    parent = path.rsplit(".", 1)[0] if "." in path else ""
     where = f" of '{parent}'" if parent else ""
     return f"unknown key '{path}': remove it; the valid keys{where} are {', '.join(names)}"
 

@@ -255,6 +255,9 @@ def apply_overrides(
         exists = _in_dict(result, parts) or _in_model(config_class, parts) is None
         if op == "set" and not exists:
             problem = _in_model(config_class, parts) or f"unknown key '{key}'"
+            # A key with a known right name needs that name, not the '+' of a free-form mapping.
+            if "did you mean" in problem or "s name for" in problem:
+                raise ConfigError(f"override '{key}': {problem}")
             raise ConfigError(
                 f"override '{key}': {problem} (to add a new key under a mapping such as "
                 f"backend_options, write '+{key}=...')"
