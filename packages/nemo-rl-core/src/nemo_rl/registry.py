@@ -1,7 +1,8 @@
 """One registry for every kind of plugin: entry points of installed packages plus in-process ones.
 
 Groups (entry-point group names in parentheses): training_backends (`nemo_rl.training_backends`),
-generation_backends, environments, algorithms, datasets, loggers, advantage_estimators. A miss names the package to
+generation_backends, environments, algorithms, datasets, loggers, advantage_estimators,
+policy_losses. A miss names the package to
 install when the name is one we know, and says "not available yet" for a planned plugin that no
 package provides yet (`PLANNED`: the Megatron backend).
 
@@ -29,6 +30,7 @@ GROUPS = (
     "datasets",
     "loggers",
     "advantage_estimators",
+    "policy_losses",
 )
 
 # Which distribution provides a well-known plugin, so a miss can say what to install. Only
@@ -71,6 +73,17 @@ class PluginInfo:
     name: str
     target: str
     package: str
+
+
+def plugin_kind(group: str) -> str:
+    """The singular words for one plugin of `group`, for messages.
+
+    Example:
+        >>> plugin_kind("policy_losses"), plugin_kind("training_backends")
+        ('policy loss', 'training backend')
+    """
+    singular = group[:-2] if group.endswith("sses") else group[:-1]
+    return singular.replace("_", " ")
 
 
 def _check_group(group: str) -> None:
@@ -131,10 +144,10 @@ def resolve(group: str, name: str) -> Any:
         except ImportError as err:
             package = eps[name].dist.name if eps[name].dist else "its package"
             raise PluginNotFoundError(
-                f"{group[:-1].replace('_', ' ')} {name!r} is installed by {package} but failed to "
+                f"{plugin_kind(group)} {name!r} is installed by {package} but failed to "
                 f"import ({err}); install its dependencies: pip install {package}"
             ) from err
-    kind = group[:-1].replace("_", " ")
+    kind = plugin_kind(group)
     names = sorted(set(eps) | set(_in_process[group]))
     planned = PLANNED.get((group, name))
     if planned:

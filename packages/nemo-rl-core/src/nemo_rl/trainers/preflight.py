@@ -21,12 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from nemo_rl import hub, registry
+from nemo_rl.config import ConfigError
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
-class PreflightError(ValueError):
+class PreflightError(ConfigError):
     """Everything a run would miss, one problem per line (a single problem is just its line).
+
+    A `ConfigError`: each problem is something the config names that this installation or
+    machine lacks (a plugin, a package, a model or dataset source).
 
     Example:
         >>> str(PreflightError(["a", "b"])).splitlines()
@@ -36,9 +40,14 @@ class PreflightError(ValueError):
     """
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
+        super().__init__(problems)
+
+    def _format(self) -> str:
+        # The problems already name their config key; "invalid config" would be misleading for
+        # a config that is valid but names a model this machine does not have.
+        problems = self.problems
         lines = [f"the run would fail; {len(problems)} problems:", *(f"  - {p}" for p in problems)]
-        super().__init__(problems[0] if len(problems) == 1 else "\n".join(lines))
+        return problems[0] if len(problems) == 1 else "\n".join(lines)
 
 
 @dataclass
@@ -81,6 +90,9 @@ def required_plugins(config: Any) -> list[tuple[str, str, str]]:
     estimator = getattr(config, "advantage_estimator", None)
     if estimator:
         plugins.append(("advantage_estimators", estimator, "advantage_estimator"))
+    loss_name = getattr(getattr(config, "loss", None), "name", None)
+    if loss_name:
+        plugins.append(("policy_losses", loss_name, "loss.name"))
     # jsonl is always on (nemo_rl.infra.logging.backend_names); not imported here to stay light.
     for name in dict.fromkeys(["jsonl", *config.logger.backends]):
         plugins.append(("loggers", name, "logger.backends"))
@@ -110,7 +122,7 @@ def check_plugin(group: str, name: str, key: str, load: bool = True) -> str | No
     ]
     if not missing:
         return None
-    kind = group[:-1].replace("_", " ")
+    kind = registry.plugin_kind(group)
     install = registry.KNOWN_PROVIDERS.get((group, name)) or " ".join(missing)
     packages = ", ".join(missing)
     remove = f" (or remove {name!r} from {key})" if group == "loggers" else ""

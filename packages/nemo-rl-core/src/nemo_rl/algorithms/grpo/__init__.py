@@ -23,6 +23,7 @@ _LAZY = {
     "RewardShapingConfig": _CONFIG,
     "ClippedPGLoss": "nemo_rl.algorithms.grpo.loss",
     "kl_estimate": "nemo_rl.algorithms.grpo.loss",
+    "build_policy_loss": "nemo_rl.algorithms.grpo.policy_losses",
     "dynamic_sampling_keep_mask": _REWARDS,
     "group_pass_rate": _REWARDS,
     "overlong_penalty": _REWARDS,

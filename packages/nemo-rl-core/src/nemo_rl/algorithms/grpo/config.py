@@ -20,13 +20,24 @@ from nemo_rl.config.types import FiniteFloat, NonNegativeFloat, PositiveFloat, P
 
 
 class GRPOLossConfig(ConfigModel):
-    """Options of the clipped policy-gradient loss (see `ClippedPGLoss` for the formulas).
+    """The policy loss: `name` picks a registered loss (`clipped_pg`, the clipped policy gradient
+    with its DAPO, Dr.GRPO, GSPO and CISPO variants, see `ClippedPGLoss`); the other fields are
+    that family's options, and `options` holds a plugin loss's own settings.
 
     Example:
         >>> GRPOLossConfig(ratio_clip_max=0.28).ratio_clip_min  # DAPO's clip-higher
         0.2
     """
 
+    name: str = Field(
+        "clipped_pg",
+        description="A registered policy loss: clipped_pg, or a plugin's (group "
+        "`nemo_rl.policy_losses`); it is built from this `loss` section.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings of a plugin loss, validated by that loss; clipped_pg takes none.",
+    )
     ratio_clip_min: NonNegativeFloat = 0.2
     ratio_clip_max: NonNegativeFloat = 0.2
     ratio_clip_c: PositiveFloat | None = Field(None, description="Dual-clip constant c > 1, or None.")
@@ -44,6 +55,12 @@ class GRPOLossConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _check(self) -> GRPOLossConfig:
+        if self.name == "clipped_pg" and self.options:
+            raise ValueError(
+                f"loss.options {sorted(self.options)} are not read by the clipped_pg loss; set "
+                "its fields under loss directly (e.g. loss.ratio_clip_max), or remove "
+                "loss.options"
+            )
         if self.ratio_clip_c is not None and self.ratio_clip_c <= 1.0:
             raise ValueError(
                 f"loss.ratio_clip_c must be greater than 1 (got {self.ratio_clip_c}); "

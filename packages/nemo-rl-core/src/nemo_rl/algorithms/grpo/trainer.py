@@ -21,7 +21,7 @@ from nemo_rl import registry
 from nemo_rl.algorithms.grpo.config import GRPOConfig
 from nemo_rl.algorithms.grpo.data import GRPOPromptTransform
 from nemo_rl.algorithms.grpo.estimators import AdvantageInputs
-from nemo_rl.algorithms.grpo.loss import ClippedPGLoss
+from nemo_rl.algorithms.grpo.policy_losses import build_policy_loss
 from nemo_rl.algorithms.grpo.rewards import dynamic_sampling_keep_mask, shape_rewards
 from nemo_rl.data import BatchedDataDict
 from nemo_rl.environments.pool import EnvironmentPool
@@ -91,6 +91,8 @@ class GRPOTrainer(BaseTrainer):
             lines.append(f"environment: {cfg.environment}")
         registry.resolve("advantage_estimators", cfg.advantage_estimator)
         lines.append(f"advantage estimator: {cfg.advantage_estimator}")
+        registry.resolve("policy_losses", cfg.loss.name)
+        lines.append(f"policy loss: {cfg.loss.name}")
         return lines
 
     def setup_algorithm(self) -> None:
@@ -121,7 +123,7 @@ class GRPOTrainer(BaseTrainer):
             self.generation, self.env_pool, self.tokenizer,
             max_turns=cfg.max_rollout_turns, max_total_length=cfg.policy.max_total_sequence_length,
         )
-        self.loss_fn = ClippedPGLoss(cfg.loss)
+        self.loss_fn = build_policy_loss(cfg.loss)
 
     def load_checkpoint(self, path: Any) -> None:
         super().load_checkpoint(path)
