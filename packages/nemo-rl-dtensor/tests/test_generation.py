@@ -176,3 +176,23 @@ def test_unseeded_calls_advance_the_rng_and_seeded_calls_repeat(tiny_qwen2_path)
     a = gen.generate(prompts, seeded)["output_ids"]
     assert torch.equal(torch.get_rng_state(), state)  # a seeded call leaves the global RNG alone
     assert torch.equal(a, gen.generate(prompts, seeded)["output_ids"])
+
+
+def test_logprobs_need_no_scoring_pass(tiny_qwen2_path):
+    """One forward pass per generated token (prefill included) and no more: the log-probs are
+    read from the decoding passes, yet equal a full-sequence forward of the training backend."""
+    trainer, gen = make_trainer(tiny_qwen2_path), make_generator(tiny_qwen2_path)
+    prompts = encode(gen, PROMPTS)
+    gen.share_module(trainer.inline_module())
+    calls = []
+    hook = gen.model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        out = gen.generate(prompts, SamplingParams(temperature=1.0, max_new_tokens=9, seed=0,
+                                                   stop_token_ids=[]))
+    finally:
+        hook.remove()
+    assert len(calls) == out["output_ids"].shape[1]
+    scored = trainer.get_logprobs(prompt_plus_generation(prompts, out))
+    for i in range(prompts.size):
+        p, n = int(prompts["input_lengths"][i]), int(out["lengths"][i])
+        torch.testing.assert_close(out["logprobs"][i, :n], scored[i, p : p + n], atol=1e-4, rtol=0)

@@ -5,7 +5,8 @@ left for `generate`. The result holds `output_ids` [B, L] (generated tokens only
 with the pad id), `logprobs` [B, L] of the sampled tokens under the UNSCALED model (temperature 1,
 no top-k/top-p filtering, the same quantity `get_logprobs` of the training backend returns),
 `lengths` [B] (the stop token or stop string included) and `truncated` [B] (no EOS, stop token or
-stop string within `max_new_tokens`). Temperature 0 is greedy decoding.
+stop string within `max_new_tokens`). Temperature 0 is greedy decoding. The log-probs are read
+from `generate`'s own decoding passes (a forward hook), so no second pass scores the tokens.
 
 Colocated with an inline training backend, `share_module(training.inline_module())` makes
 generation run on the training weights themselves: no second copy, and `update_weights` is a
@@ -54,13 +55,16 @@ def right_to_left_padding(
     return out, mask
 
 
-# Bytes of logits held at once while scoring generated tokens.
-_SCORING_BYTES = 2 * 1024**3
-
-
 class _StopRecorder:
     """A stopping criterion that ends a row at EOS/stop tokens or stop strings and records, per
-    row, how many tokens it had generated when it first stopped (0 = never stopped)."""
+    row, how many tokens it had generated when it first stopped (0 = never stopped), and the
+    log-prob of every sampled token under the unscaled model.
+
+    The log-probs come from the model's own decoding forward passes: `capture`, a forward hook,
+    keeps the last position's raw logits and their log-sum-exp; `__call__` (run by `generate`
+    once the sampled token is appended) picks that token's logit. No second forward pass over
+    the generated sequences is needed, and only one step's logits are held at a time.
+    """
 
     def __init__(
         self, prompt_width: int, batch_size: int, stop_ids: list[int], string_criterion: Any
@@ -69,7 +73,16 @@ class _StopRecorder:
         self.stop_ids = stop_ids
         self.string_criterion = string_criterion
         self.stopped_at = torch.zeros(batch_size, dtype=torch.long)
+        self.logprobs: list[torch.Tensor] = []
         self._stop_tensor: torch.Tensor | None = None
+        self._logits: torch.Tensor | None = None
+        self._logsumexp: torch.Tensor | None = None
+
+    def capture(self, module: Any, args: Any, output: Any) -> None:
+        """Forward hook: keep the raw next-token logits of the latest decoding step."""
+        logits = output.logits[:, -1]
+        self._logits = logits
+        self._logsumexp = torch.logsumexp(logits.float(), dim=-1)
 
     def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         # Everything stays on the device: a host copy or sync per decoding step would stall the
@@ -77,12 +90,29 @@ class _StopRecorder:
         if self._stop_tensor is None:
             self._stop_tensor = torch.tensor(self.stop_ids, device=input_ids.device, dtype=torch.long)
             self.stopped_at = self.stopped_at.to(input_ids.device)
-        done = torch.isin(input_ids[:, -1], self._stop_tensor)
+        token = input_ids[:, -1]
+        if self._logits is not None and self._logsumexp is not None:
+            picked = self._logits.gather(-1, token.unsqueeze(-1)).squeeze(-1).float()
+            self.logprobs.append(picked - self._logsumexp)
+            self._logits = self._logsumexp = None  # a step's logits are freed as soon as used
+        done = torch.isin(token, self._stop_tensor)
         if self.string_criterion is not None:
             done = done | self.string_criterion(input_ids, scores)
         step = input_ids.shape[1] - self.prompt_width
         self.stopped_at = torch.where(done & (self.stopped_at == 0), step, self.stopped_at)
         return done
+
+    def token_logprobs(self, steps: int) -> torch.Tensor:
+        """[B, steps] log-probs of the sampled tokens, on the CPU."""
+        if len(self.logprobs) != steps:
+            raise RuntimeError(
+                f"HF generation recorded {len(self.logprobs)} log-prob steps for {steps} generated "
+                "tokens; the model's forward hook did not run once per decoding step (assisted or "
+                "beam decoding is not supported by the hf backend)"
+            )
+        if steps == 0:
+            return torch.zeros(self.stopped_at.shape[0], 0)
+        return torch.stack(self.logprobs, dim=1).cpu()
 
 
 class HFGenerationBackend:
@@ -264,6 +294,7 @@ class HFGenerationBackend:
         )
         was_training = model.training
         model.eval()
+        hook = model.register_forward_hook(recorder.capture)
         try:
             # A seeded call must not disturb the global RNG; an unseeded one must advance it
             # (forking there would replay the same random draws on every call).
@@ -272,43 +303,29 @@ class HFGenerationBackend:
             with torch.random.fork_rng(devices=devices) if seeded else contextlib.nullcontext():
                 if seeded:
                     torch.manual_seed(sampling.seed)
-                out = model.generate(
-                    input_ids=ids,
-                    attention_mask=mask,
-                    generation_config=hf_config,
-                    stopping_criteria=StoppingCriteriaList([recorder]),
-                )
-            logprobs = self._score(model, out.sequences, mask)
+                with self._autocast(model):
+                    out = model.generate(
+                        input_ids=ids,
+                        attention_mask=mask,
+                        generation_config=hf_config,
+                        stopping_criteria=StoppingCriteriaList([recorder]),
+                    )
         finally:
+            hook.remove()
             model.train(was_training)
+        logprobs = recorder.token_logprobs(out.sequences.shape[1] - ids.shape[1])
         return self._result(out, ids.shape[1], recorder, logprobs)
 
-    @torch.no_grad()
-    def _score(self, model: torch.nn.Module, sequences: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
-        """Log-probs of the generated tokens under the unscaled model, by one scoring forward pass.
-
-        Keeping `generate`'s per-step logits would hold batch x steps x vocab floats (37 GB at
-        batch 256, 256 steps, a 152k vocabulary); scoring afterwards keeps only the logits of a
-        few rows at a time, and matches `get_logprobs` exactly (same full-sequence forward).
-        """
-        steps = sequences.shape[1] - prompt_mask.shape[1]
-        if steps == 0:
-            return torch.zeros(sequences.shape[0], 0)
-        mask = torch.cat([prompt_mask, prompt_mask.new_ones(sequences.shape[0], steps)], dim=1)
-        # Left-padded prompts: positions count real tokens only, as generate() numbered them.
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        vocab = model.get_output_embeddings().weight.shape[0]
-        rows = max(1, int(_SCORING_BYTES // ((steps + 1) * vocab * 4)))
-        chunks = []
-        for start in range(0, sequences.shape[0], rows):
-            part = slice(start, start + rows)
-            logits = model(
-                input_ids=sequences[part], attention_mask=mask[part], position_ids=positions[part],
-                logits_to_keep=steps + 1,
-            ).logits[:, :-1].float()
-            targets = sequences[part, -steps:]
-            chunks.append(torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu())
-        return torch.cat(chunks)
+    def _autocast(self, model: torch.nn.Module) -> Any:
+        """bf16 autocast when a float32 module (a shared training module holds float32 master
+        weights) runs on the GPU: decoding in float32 is several times slower. An own model is
+        loaded in its compute dtype already and runs as is."""
+        if self.device.type != "cuda" or next(model.parameters()).dtype != torch.float32:
+            return contextlib.nullcontext()
+        name = (self.config.backend_options.get("dtype") if self.config else None) or "bfloat16"
+        if name == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=getattr(torch, name))
 
     def _eos_ids(self) -> set[int]:
         ids = {self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set()
