@@ -22,19 +22,29 @@ from pydantic import AllowInfNan, Strict
 
 # Strict(): an int is still accepted where a float is expected, but a bool or a string is not.
 FiniteFloat = Annotated[float, Strict(), AllowInfNan(False)]
+"""A float that is finite (no inf or NaN); an int is accepted, a bool or a string is not."""
 PositiveFloat = Annotated[float, Strict(), AllowInfNan(False), Gt(0)]
+"""A finite float > 0."""
 NonNegativeFloat = Annotated[float, Strict(), AllowInfNan(False), Ge(0)]
+"""A finite float >= 0."""
 Probability = Annotated[float, Strict(), AllowInfNan(False), Ge(0), Le(1)]
+"""A finite float in [0, 1]."""
 # Adam's momentum coefficients: torch requires 0 <= beta < 1 (it checks only at optimizer setup).
 AdamBeta = Annotated[float, Strict(), AllowInfNan(False), Ge(0), Lt(1)]
+"""A finite float in [0, 1): one of Adam's `betas`."""
 
 StrictInt = Annotated[int, Strict()]
+"""An int; a bool, a float or a string is refused."""
 PositiveInt = Annotated[int, Strict(), Gt(0)]
+"""An int > 0 (never a bool)."""
 NonNegativeInt = Annotated[int, Strict(), Ge(0)]
+"""An int >= 0 (never a bool)."""
 # torch.manual_seed takes at most 2**64 - 1; the sampler adds the epoch to the seed, so the bound
 # leaves room for that.
 MAX_SEED = 2**63 - 1
+"""The largest seed a config accepts (2**63 - 1)."""
 Seed = Annotated[int, Strict(), Ge(0), Le(MAX_SEED)]
+"""A random seed: an int in [0, MAX_SEED]."""
 
 
 def _errors(annotation: object, value: object) -> list[dict]:

@@ -26,6 +26,7 @@ import torch
 
 PackingAlgorithm = Literal["first_fit_decreasing", "sequential"]
 PACKING_ALGORITHMS: tuple[str, ...] = ("first_fit_decreasing", "sequential")
+"""The names `pack_sequences(..., algorithm=...)` accepts."""
 
 
 def _as_int_list(lengths: Sequence[int] | torch.Tensor) -> list[int]:

@@ -34,6 +34,7 @@ from nemo_rl.environments.pool_runners import (
 from nemo_rl.protocols import EnvStep, Message
 
 MODES = ("inline", "threads", "processes", "ray")
+"""Where an `EnvironmentPool` runs its environments (`environment_pool.mode`)."""
 PoolMode = Literal["inline", "threads", "processes", "ray"]
 __all__ = ["EnvironmentPool", "EnvironmentTimeoutError", "MODES", "chunk_bounds"]
 
