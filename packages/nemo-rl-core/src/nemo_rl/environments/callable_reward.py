@@ -230,6 +230,25 @@ def _is_environment(obj: Any) -> bool:
     return callable(getattr(obj, "step", None)) and not inspect.isclass(obj)
 
 
+def check_reward(obj: Any, **reward_options: Any) -> None:
+    """Raise now (TypeError/ValueError) if `obj` is callables `RewardEnvironment` cannot call.
+
+    Trainers call it before any model loads. Environments, classes and registered names are
+    left to `as_environment`: building them may be expensive (a judge model), checking is not.
+
+    Example:
+        >>> check_reward(lambda prompt, response: 1.0)
+        >>> check_reward(lambda completions, completion_ids: [0.0])
+        Traceback (most recent call last):
+        ...
+        TypeError: reward function 'reward' requires TRL's completion_ids, which nemo-rl does not pass (it passes prompts=, completions= and the dataset columns); give the parameter(s) a default or take them through **kwargs
+    """
+    if isinstance(obj, str) or inspect.isclass(obj) or _is_environment(obj):
+        return
+    if callable(obj) or isinstance(obj, (Mapping, list, tuple)):
+        RewardEnvironment(obj, **reward_options)
+
+
 def as_environment(
     obj: Any, *, environment_options: Mapping[str, Any] | None = None, **reward_options: Any
 ) -> Environment:

@@ -150,7 +150,10 @@ class RewardComponent:
         names = sorted({key for sample_kwargs in kwargs for key in sample_kwargs})
         columns = {key: [sample_kwargs.get(key) for sample_kwargs in kwargs] for key in names}
         try:
-            values = self.fn(list(prompts), list(responses), **columns)
+            if self.signature.keyword_call:
+                values = self.fn(**self._trl_arguments(prompts, responses), **columns)
+            else:
+                values = self.fn(list(prompts), list(responses), **columns)
             if inspect.isawaitable(values):
                 values = run_coroutine(values)
         except Exception as cause:
@@ -163,3 +166,17 @@ class RewardComponent:
         if len(values) != len(prompts):
             raise wrong_length_error(self.name, len(values), len(prompts), values)
         return [self._checked(i, v, prompts[i], responses[i]) for i, v in enumerate(values)]
+
+    def _trl_arguments(self, prompts: Sequence, responses: Sequence) -> dict[str, list]:
+        """completions= always; prompts= only where the function takes it (TRL passes both)."""
+        arguments = {"completions": list(responses)}
+        if self.signature.accepts_any_column or "prompts" in _parameter_names(self.fn):
+            arguments["prompts"] = list(prompts)
+        return arguments
+
+
+def _parameter_names(fn: Callable[..., Any]) -> set[str]:
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()

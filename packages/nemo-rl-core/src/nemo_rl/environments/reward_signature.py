@@ -8,6 +8,13 @@ named `prompts`, `responses` or `completions`. `async def` functions are detecte
 when it has `**kwargs`, else only the keys named in its signature (so a plain
 `def reward(prompt, response, answer)` works on a dataset with more columns).
 
+TRL's reward functions (`def fn(completions, **kwargs) -> list[float]`, or with `prompts` and
+column parameters) are batched and called by keyword, as TRL calls them: a function with a
+parameter named `completions` gets `completions=` (the responses, as strings), `prompts=` if it
+takes it, and one list per column. TRL's trainer-only arguments (`completion_ids`,
+`trainer_state`, `log_extra`, `log_metric`) do not exist here: a function that requires one is
+refused when the reward is built, before any model loads.
+
 Example:
     >>> @batched_reward
     ... def lengths(prompts, responses):
@@ -30,6 +37,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # A first parameter with one of these names marks a batched reward (documented in the module doc).
 PLURAL_FIRST_PARAMETERS = frozenset({"prompts", "responses", "completions"})
+
+# TRL passes these besides prompts, completions and columns; nemo-rl has no equivalent.
+TRL_TRAINER_ARGUMENTS = frozenset({"completion_ids", "trainer_state", "log_extra", "log_metric"})
 
 # Row keys never forwarded as **row: they would collide with the positional prompt/response.
 RESERVED_COLUMNS = frozenset(
@@ -93,6 +103,7 @@ class RewardSignature:
     column_names: tuple[str, ...]
     required_columns: tuple[str, ...]
     positional_names: tuple[str, str]
+    keyword_call: bool = False  # TRL style: fn(prompts=..., completions=..., **columns)
 
     def select_columns(self, row: dict[str, Any]) -> dict[str, Any]:
         """The keys of `row` to pass as keyword arguments (reserved and unknown keys dropped)."""
@@ -134,6 +145,8 @@ def describe_reward_fn(fn: Callable[..., Any], batched: bool | None = None) -> R
             name, is_batched, _is_async(fn), True, (), (), ("prompt", "response")
         )
 
+    if any(p.name == "completions" and p.kind is not inspect.Parameter.POSITIONAL_ONLY for p in params):
+        return _describe_trl_reward(fn, name, params, batched)
     positional_kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     positional = [p for p in params if p.kind in positional_kinds]
     has_var_positional = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
@@ -169,4 +182,42 @@ def describe_reward_fn(fn: Callable[..., Any], batched: bool | None = None) -> R
         column_names=tuple(p.name for p in keywords),
         required_columns=tuple(p.name for p in keywords if p.default is inspect.Parameter.empty),
         positional_names=positional_names,  # type: ignore[arg-type]
+    )
+
+
+def _describe_trl_reward(
+    fn: Callable[..., Any], name: str, params: list[inspect.Parameter], batched: bool | None
+) -> RewardSignature:
+    """A reward written for TRL: batched, called as fn(prompts=..., completions=..., **columns)."""
+    if batched is False:
+        raise TypeError(
+            f"reward function {name!r} takes TRL's `completions` (a list of every response in "
+            "the batch), so it cannot be called per sample; drop batched=False"
+        )
+    required = [p for p in params if p.default is inspect.Parameter.empty]
+    trainer_only = sorted(p.name for p in required if p.name in TRL_TRAINER_ARGUMENTS)
+    if trainer_only:
+        raise TypeError(
+            f"reward function {name!r} requires TRL's {', '.join(trainer_only)}, which nemo-rl "
+            "does not pass (it passes prompts=, completions= and the dataset columns); give "
+            "the parameter(s) a default or take them through **kwargs"
+        )
+    positional_only = [p.name for p in required if p.kind is inspect.Parameter.POSITIONAL_ONLY]
+    if positional_only:
+        raise TypeError(
+            f"reward function {name!r} has positional-only parameter(s) {positional_only}; "
+            "TRL-style rewards are called by keyword (prompts=, completions=, columns)"
+        )
+    keyword_kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    columns = [p for p in params if p.kind in keyword_kinds and p.name not in RESERVED_COLUMNS]
+    columns = [p for p in columns if p.name not in TRL_TRAINER_ARGUMENTS]
+    return RewardSignature(
+        name=name,
+        batched=True,
+        is_async=_is_async(fn),
+        accepts_any_column=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params),
+        column_names=tuple(p.name for p in columns),
+        required_columns=tuple(p.name for p in columns if p.default is inspect.Parameter.empty),
+        positional_names=("prompts", "completions"),
+        keyword_call=True,
     )

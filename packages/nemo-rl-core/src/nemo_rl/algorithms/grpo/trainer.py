@@ -75,6 +75,9 @@ class GRPOTrainer(BaseTrainer):
     ) -> FitResult:
         """Train on `dataset` with `reward_fn` (a callable, a list/dict of them, or an Environment;
         None uses the config's `environment`)."""
+        from nemo_rl.environments.callable_reward import check_reward
+
+        check_reward(reward_fn, on_error=self.config.on_reward_error)  # before any model loads
         self.reward_fn = reward_fn
         return super().fit(dataset, val_dataset, callbacks)
 
