@@ -88,6 +88,8 @@ def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
     Example:
         >>> # len(decoder_layers(model)) == model.config.num_hidden_layers
     """
+    if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
+        model = model.get_base_model()  # a LoRA-wrapped model: its blocks are the HF model's
     for owner_path in ("model", "model.decoder", "transformer", "gpt_neox"):
         owner: Any = model
         for part in owner_path.split("."):
@@ -142,35 +144,28 @@ def shard_with_fsdp2(
             module.set_force_sum_reduction_for_comms(True)
 
 
-def reshard(model: torch.nn.Module) -> None:
-    """Return every FSDP2 module of `model` to its sharded parameters.
-
-    FSDP2 leaves the root module unsharded after a forward pass (no reshard_after_forward for the
-    root); the registered parameters are then full tensors, not this rank's DTensor shard.
-
-    Example:
-        >>> import torch
-        >>> reshard(torch.nn.Linear(1, 1))  # no FSDP modules: nothing to do
-    """
-    from torch.distributed.fsdp import FSDPModule
-
-    for module in model.modules():
-        if isinstance(module, FSDPModule):
-            module.reshard()
-
-
 def prepare_training_model(
     config: PolicyConfig, device: torch.device, world_size: int
 ) -> tuple[torch.nn.Module, torch.dtype]:
-    """Load, checkpoint, shard (world size > 1) and place the policy; return it and its compute dtype.
+    """Load, checkpoint, add LoRA adapters (`policy.lora.enabled`), shard (world size > 1) and
+    place the policy; return it and its compute dtype.
 
     Example:
         >>> # model, dtype = prepare_training_model(cfg, torch.device("cpu"), world_size=1)
     """
     compute_dtype = resolve_compute_dtype(config.precision, device.type)
+    if config.lora.enabled:
+        from nemo_rl_dtensor.lora import require_peft
+
+        require_peft()  # before the model loads: a missing package fails in a second
     model = load_causal_lm(config.model_name, config.trust_remote_code)
     if config.activation_checkpointing:
         enable_activation_checkpointing(model)
+    if config.lora.enabled:
+        from nemo_rl_dtensor.lora import add_lora_adapters
+
+        # Before fully_shard, so FSDP2 groups the adapters with the frozen weights of each layer.
+        model = add_lora_adapters(model, config.lora)
     if world_size > 1:
         shard_with_fsdp2(model, device, compute_dtype)
     model.to(device)

@@ -21,13 +21,20 @@ import torch
 from nemo_rl.config.policy import PolicyConfig
 from nemo_rl.data import BatchedDataDict
 from nemo_rl.protocols import LossFunction
+from nemo_rl.training import (
+    ReferenceWeights,
+    build_optimizer,
+    build_scheduler,
+    packed_logprobs,
+    padded_logprobs,
+    reshard,
+)
 
-from nemo_rl_dtensor import checkpointing
+from nemo_rl_dtensor import checkpointing, lora_checkpoint
 from nemo_rl_dtensor.batching import plan_microbatches
-from nemo_rl_dtensor.logprobs import packed_logprobs, padded_logprobs
-from nemo_rl_dtensor.model_loading import autocast_context, prepare_training_model, reshard
-from nemo_rl_dtensor.reference_weights import ReferenceWeights
-from nemo_rl_dtensor.scheduler import build_optimizer, build_scheduler
+from nemo_rl_dtensor.lora import lora_scalings, parameter_counts
+from nemo_rl_dtensor.lora_weights import ADAPTER_CONFIG_FILE, merge_plan
+from nemo_rl_dtensor.model_loading import autocast_context, prepare_training_model
 
 
 def _dist_info() -> tuple[int, int]:
@@ -83,11 +90,22 @@ class PolicyWorker:
             config, self.device, self.world_size
         )
         self.sharded = self.world_size > 1
+        # Frozen base weights (LoRA) are left out: the optimizer holds only what trains.
         self.optimizer = build_optimizer(self.module.parameters(), config.optimizer)
         self.scheduler = build_scheduler(self.optimizer, config.scheduler)
-        store = "cpu" if config.offload_reference_to_cpu else self.device
-        self.reference = ReferenceWeights(self.module, store)
+        self.reference: ReferenceWeights | None = None
+        self.lora_plan = None
+        if config.lora.enabled:
+            # The reference is the base model with the adapters off: no copy of the weights.
+            self.lora_plan = merge_plan(self.module.state_dict(), lora_scalings(self.module))
+        else:
+            store = "cpu" if config.offload_reference_to_cpu else self.device
+            self.reference = ReferenceWeights(self.module, store)
         self._tokenizer: Any = None
+
+    def parameter_counts(self) -> dict[str, int]:
+        """{'trainable': ..., 'total': ...} parameters of the policy (full sizes when sharded)."""
+        return parameter_counts(self.module)
 
     # ------------------------------------------------------------------ forward passes
     def _autocast(self) -> Any:
@@ -193,7 +211,10 @@ class PolicyWorker:
         self.module.eval()
         out = torch.zeros(shard["input_ids"].shape, dtype=torch.float32)
         groups = plan_microbatches(shard["input_lengths"], self.config, for_logprobs=True)
-        if reference:
+        if reference and self.reference is None:  # LoRA: the base model is the reference
+            with self.module.disable_adapter():
+                self._fill_logprobs(shard, groups, out, num_microbatches)
+        elif reference:
             with self.reference.swapped_in(self.module):
                 self._fill_logprobs(shard, groups, out, num_microbatches)
         else:
@@ -213,8 +234,12 @@ class PolicyWorker:
 
     # ------------------------------------------------------------------ weights and checkpoints
     def weight_manifest(self) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
-        """(HF name, full shape, dtype) of every weight, tied ones included, in state-dict order."""
+        """(HF name, full shape, dtype) of every weight, tied ones included, in state-dict order.
+
+        With LoRA these are the weights of the merged model (no adapter names)."""
         reshard(self.module)
+        if self.lora_plan is not None:
+            return lora_checkpoint.merged_manifest(self.module, self.lora_plan)
         return [(name, tuple(t.shape), t.dtype) for name, t in self.module.state_dict().items()]
 
     @torch.no_grad()
@@ -222,8 +247,14 @@ class PolicyWorker:
         """Full tensors of `names` (collective when sharded). Rank 0 returns them, others None.
 
         World size 1 returns detached views of the live weights (no copy); sharded, CPU copies.
+        With LoRA an adapted layer's weight is merged (`W + scaling * B @ A`, a new tensor).
         """
         reshard(self.module)
+        if self.lora_plan is not None:
+            out = lora_checkpoint.merged_weights(
+                self.module, self.lora_plan, list(names), to_cpu=self.sharded
+            )
+            return out if self.rank == 0 else None
         state = self.module.state_dict()
         out = {}
         for name in names:
@@ -245,9 +276,22 @@ class PolicyWorker:
         return self._tokenizer
 
     def save_checkpoint(self, path: str | Path) -> None:
-        """Write the HF model at <path> (rank 0) and <path>/optim (DCP + scheduler + RNG, all ranks)."""
+        """Write the HF model at <path> (rank 0) and <path>/optim (DCP + scheduler + RNG, all ranks).
+
+        With LoRA, <path> holds peft's adapter files instead (and `merged/` with
+        `policy.lora.save_merged`); see `nemo_rl_dtensor.lora_checkpoint`.
+        """
         path = Path(path)
         reshard(self.module)
+        if self.lora_plan is not None:
+            lora_checkpoint.save_lora_checkpoint(
+                self.module, self.lora_plan, path, self._load_tokenizer(),
+                self.config.lora.save_merged, self.rank,
+            )
+            checkpointing.save_training_state(
+                path / checkpointing.OPTIM_DIR, self.module, self.optimizer, self.scheduler
+            )
+            return
         weights = checkpointing.full_model_state_dict(self.module)
         if self.rank == 0:
             model_dir = path / checkpointing.MODEL_DIR
@@ -262,9 +306,17 @@ class PolicyWorker:
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore weights, optimizer, scheduler and RNG from a `save_checkpoint` directory."""
         path = Path(path)
-        weights = checkpointing.load_hf_weights(path / checkpointing.MODEL_DIR)
-        checkpointing.set_full_model_state_dict(self.module, weights)
-        del weights
+        if self.lora_plan is not None:
+            lora_checkpoint.load_adapter(self.module, path)
+        elif (path / ADAPTER_CONFIG_FILE).is_file():
+            raise ValueError(
+                f"checkpoint {path} holds a LoRA adapter, but policy.lora.enabled is false; resume "
+                "it with policy.lora enabled and the settings it was written with"
+            )
+        else:
+            weights = checkpointing.load_hf_weights(path / checkpointing.MODEL_DIR)
+            checkpointing.set_full_model_state_dict(self.module, weights)
+            del weights
         checkpointing.load_training_state(
             path / checkpointing.OPTIM_DIR, self.module, self.optimizer, self.scheduler
         )

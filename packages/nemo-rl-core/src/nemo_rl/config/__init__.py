@@ -25,6 +25,7 @@ from nemo_rl.config.infra import (
     WandbConfig,
 )
 from nemo_rl.config.loader import load_config
+from nemo_rl.config.lora import LoRAConfig
 from nemo_rl.config.policy import OptimizerConfig, PolicyConfig, SchedulerConfig, TokenizerConfig
 from nemo_rl.config.schema import (
     config_json_schema,
@@ -59,6 +60,7 @@ __all__ = [
     "ConfigModel",
     "DataConfig",
     "GenerationConfig",
+    "LoRAConfig",
     "LoggerConfig",
     "MLflowConfig",
     "OptimizerConfig",

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from nemo_rl.config.base import ConfigModel
+from nemo_rl.config.lora import LoRAConfig
 from nemo_rl.config.types import (
     AdamBeta,
     NonNegativeFloat,
@@ -112,7 +113,12 @@ class PolicyConfig(ConfigModel):
     sequence_packing: bool = Field(False, description="Pack sequences so no padding is computed.")
     activation_checkpointing: bool = False
     offload_reference_to_cpu: bool = Field(
-        True, description="Keep reference weights on CPU and swap them in for reference log-probs."
+        True, description="Keep reference weights on CPU and swap them in for reference log-probs "
+        "(with LoRA there is no copy: the reference is the model with its adapters off)."
+    )
+    lora: LoRAConfig = Field(
+        default_factory=LoRAConfig,
+        description="LoRA adapters: train low-rank adapters on a frozen model instead of all weights.",
     )
 
     @model_validator(mode="after")
