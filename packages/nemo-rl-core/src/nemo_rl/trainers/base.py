@@ -39,7 +39,12 @@ from nemo_rl.trainers.run_dir import (
     resolve_run_paths,
     resume_line,
 )
-from nemo_rl.trainers.run_header import announce, describe_cluster_config, describe_device
+from nemo_rl.trainers.run_header import (
+    announce,
+    describe_cluster_config,
+    describe_device,
+    describe_parameters,
+)
 from nemo_rl.trainers.state import (
     TrainerState,
     capture_rng_state,
@@ -244,6 +249,7 @@ class BaseTrainer:
             self.load_checkpoint(latest)
             self._resumed_metrics = checkpoint_metrics(latest)
         self.header.append(resume_line(self.paths, latest, self.state.step))
+        self.header.append(describe_parameters(self.policy, cfg.policy.lora))
         self._is_setup = True
 
     @property

@@ -61,6 +61,28 @@ def describe_device(cluster: Any) -> str:
     return f"device: cpu{per}, world size {world}"
 
 
+def describe_parameters(policy: Any, lora: Any = None) -> str:
+    """The parameter line of the run header: how many parameters train (LoRA trains only its
+    adapters); empty for a backend that does not count them.
+
+    Example:
+        >>> class Backend:
+        ...     def parameter_counts(self):
+        ...         return {"trainable": 16384, "total": 1_000_000}
+        >>> describe_parameters(Backend())
+        'parameters: 16,384 of 1,000,000 train (1.64%)'
+    """
+    counts = getattr(policy, "parameter_counts", None)
+    if counts is None:
+        return ""
+    numbers = counts()
+    trainable, total = numbers["trainable"], numbers["total"]
+    line = f"parameters: {trainable:,} of {total:,} train ({100 * trainable / max(total, 1):.2f}%)"
+    if lora is not None and lora.enabled:
+        line += f", LoRA rank {lora.rank}, alpha {lora.alpha:g}"
+    return line
+
+
 def announce(line: str, console: Any = None) -> None:
     """Show `line` to the user: on the progress console when there is one, through logging when
     the application configured it (the CLI does), else on stderr (a plain script)."""
