@@ -94,6 +94,15 @@ class DTensorTrainingBackend:
             )
         return worker.module
 
+    def parameter_counts(self) -> dict[str, int]:
+        """{'trainable': ..., 'total': ...} parameters of the policy; with LoRA only the adapters
+        train (the same counts as peft's `get_nb_trainable_parameters`).
+
+        Example:
+            >>> # backend.parameter_counts() -> {'trainable': 12288, 'total': 1555000}
+        """
+        return self.group.run("parameter_counts")[0]
+
     # ------------------------------------------------------------------ training
     def train_step(self, batch: BatchedDataDict, loss_fn: LossFunction) -> dict[str, float]:
         """One or more optimizer updates over `batch` (`train_global_batch_size` sequences each).
