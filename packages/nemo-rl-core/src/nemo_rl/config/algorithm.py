@@ -31,25 +31,60 @@ class AlgorithmConfig(ConfigModel):
     fresh `runs/<algorithm>-<YYYYmmdd-HHMMSS>`.
     """
 
-    algorithm: str
+    algorithm: str = Field(
+        description="Which algorithm the config is for (grpo, sft, dpo or a plugin's); picks the "
+        "config class when a file or dict is loaded."
+    )
     # "module:Class" of the trainer that runs this config (resolved lazily by nemo_rl.api).
     trainer_class: ClassVar[str] = ""
-    seed: Seed = 42
-    run_dir: str | None = None
-    max_num_steps: PositiveInt = 1000
-    max_num_epochs: PositiveInt = 1
-    val_period: NonNegativeInt = 0
-    val_at_start: bool = False
-    val_at_end: bool = True
-    max_val_samples: PositiveInt | None = 256
-    val_batch_size: PositiveInt | None = None
+    seed: Seed = Field(
+        42,
+        description="Seed of every random generator (torch, Python, data order): the same seed "
+        "and config give the same run.",
+    )
+    run_dir: str | None = Field(
+        None,
+        description="Directory of the run's logs, config, result and checkpoints; None: a fresh "
+        "runs/<algorithm>-<YYYYmmdd-HHMMSS>.",
+    )
+    max_num_steps: PositiveInt = Field(
+        1000,
+        description="Stop after this many steps (or after max_num_epochs, whichever comes first).",
+    )
+    max_num_epochs: PositiveInt = Field(
+        1,
+        description="Stop after this many passes over the training rows (or max_num_steps, "
+        "whichever comes first).",
+    )
+    val_period: NonNegativeInt = Field(
+        0, description="Validate every this many steps; 0: no periodic validation."
+    )
+    val_at_start: bool = Field(False, description="Validate once before the first step.")
+    val_at_end: bool = Field(True, description="Validate once after the last step.")
+    max_val_samples: PositiveInt | None = Field(
+        256, description="Validate on at most this many rows (the first ones); None: all of them."
+    )
+    val_batch_size: PositiveInt | None = Field(
+        None, description="Validation rows per batch; None: as many as one training step takes."
+    )
     max_nonfinite_steps: PositiveInt = Field(
         3,
         description="Stop after this many steps in a row whose loss or gradient norm was not "
         "finite (their updates are skipped, weights unchanged).",
     )
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)
-    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
-    logger: LoggerConfig = Field(default_factory=LoggerConfig)
-    checkpointing: CheckpointConfig = Field(default_factory=CheckpointConfig)
-    data: DataConfig = Field(default_factory=DataConfig)
+    policy: PolicyConfig = Field(
+        default_factory=PolicyConfig,
+        description="The trained model, its optimizer and its batching.",
+    )
+    cluster: ClusterConfig = Field(
+        default_factory=ClusterConfig, description="Nodes, GPUs and how the workers are launched."
+    )
+    logger: LoggerConfig = Field(default_factory=LoggerConfig, description="Where metrics go.")
+    checkpointing: CheckpointConfig = Field(
+        default_factory=CheckpointConfig,
+        description="When checkpoints are written, where, and which are kept.",
+    )
+    data: DataConfig = Field(
+        default_factory=DataConfig,
+        description="The datasets, and the columns that hold prompts, answers and conversations.",
+    )

@@ -45,9 +45,17 @@ class ClusterConfig(ConfigModel):
         ('inline', 1)
     """
 
-    num_nodes: PositiveInt = 1
-    gpus_per_node: NonNegativeInt | Literal["auto"] = "auto"
-    launcher: Literal["inline", "local", "ray"] = "inline"
+    num_nodes: PositiveInt = Field(1, description="Nodes; more than one needs launcher: ray.")
+    gpus_per_node: NonNegativeInt | Literal["auto"] = Field(
+        "auto",
+        description="GPUs per node; auto: those this process sees (the CPU when none); 0 forces a "
+        "CPU run.",
+    )
+    launcher: Literal["inline", "local", "ray"] = Field(
+        "inline",
+        description="inline: everything in this process; local: one process per GPU on this host; "
+        "ray: actors on a Ray cluster.",
+    )
     cpu_workers: PositiveInt = Field(
         1, description="Worker processes on a CPU-only run (gloo); 1 means inline."
     )

@@ -56,17 +56,37 @@ class GenerationConfig(ConfigModel):
     model_name: str | None = Field(
         None, description="Model to generate with; None uses policy.model_name (filled by the trainer)."
     )
-    backend_options: dict[str, Any] = Field(default_factory=dict)
-    temperature: NonNegativeFloat = 1.0
-    top_p: FiniteFloat = Field(1.0, gt=0.0, le=1.0)
-    top_k: PositiveInt | None = None
-    max_new_tokens: PositiveInt = 512
-    stop_strings: list[str] | None = None
-    stop_token_ids: list[NonNegativeInt] | None = None
+    backend_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options only the chosen generation backend understands; that backend "
+        "validates them.",
+    )
+    temperature: NonNegativeFloat = Field(1.0, description="Sampling temperature; 0: greedy.")
+    top_p: FiniteFloat = Field(
+        1.0, gt=0.0, le=1.0,
+        description="Nucleus sampling: keep the smallest set of tokens whose probability reaches "
+        "top_p; 1: off.",
+    )
+    top_k: PositiveInt | None = Field(
+        None, description="Sample among the k most likely tokens; None: off."
+    )
+    max_new_tokens: PositiveInt = Field(512, description="Longest response, in tokens.")
+    stop_strings: list[str] | None = Field(
+        None, description="Stop a response when it ends with one of these strings; None: none."
+    )
+    stop_token_ids: list[NonNegativeInt] | None = Field(
+        None,
+        description="Token ids that end a response, besides the tokenizer's end-of-sequence "
+        "tokens.",
+    )
     batch_size: PositiveInt | None = Field(
         None, description="Prompts per generate call; None sends the whole step at once."
     )
-    colocated: bool = True
+    colocated: bool = Field(
+        True,
+        description="Generation shares the training GPUs (and sleeps while the policy trains); "
+        "false: it gets num_gpus of its own.",
+    )
     num_gpus: NonNegativeInt = Field(0, description="GPUs for generation when not colocated.")
 
     def sampling_params(self, **overrides: Any) -> SamplingParams:

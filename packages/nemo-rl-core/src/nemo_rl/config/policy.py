@@ -50,11 +50,17 @@ class OptimizerConfig(ConfigModel):
         0.01
     """
 
-    name: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: PositiveFloat = 5.0e-6
-    weight_decay: NonNegativeFloat = 0.01
-    betas: tuple[AdamBeta, AdamBeta] = (0.9, 0.999)
-    eps: PositiveFloat = 1.0e-8
+    name: Literal["adamw", "adam", "sgd"] = Field("adamw", description="adamw, adam or sgd.")
+    lr: PositiveFloat = Field(
+        5.0e-6, description="Learning rate (the peak, when a schedule is set)."
+    )
+    weight_decay: NonNegativeFloat = Field(
+        0.01, description="Weight decay: decoupled for adamw, an L2 term for adam and sgd."
+    )
+    betas: tuple[AdamBeta, AdamBeta] = Field(
+        (0.9, 0.999), description="Adam's moment coefficients (beta1, beta2), each in [0, 1)."
+    )
+    eps: PositiveFloat = Field(1.0e-8, description="Adam's epsilon, added to the denominator.")
 
 
 class SchedulerConfig(ConfigModel):
@@ -68,10 +74,21 @@ class SchedulerConfig(ConfigModel):
         0.0
     """
 
-    name: Literal["constant", "linear", "cosine"] = "constant"
-    warmup_steps: NonNegativeInt = 0
-    min_lr_ratio: Probability = 0.0
-    total_steps: PositiveInt | None = None
+    name: Literal["constant", "linear", "cosine"] = Field(
+        "constant",
+        description="After the warmup: constant, linear decay or cosine decay to min_lr_ratio.",
+    )
+    warmup_steps: NonNegativeInt = Field(
+        0, description="Optimizer updates of linear warmup from 0 to optimizer.lr."
+    )
+    min_lr_ratio: Probability = Field(
+        0.0,
+        description="Final learning rate of the linear and cosine schedules, as a fraction of "
+        "optimizer.lr.",
+    )
+    total_steps: PositiveInt | None = Field(
+        None, description="Optimizer updates the schedule spans; None: the run's number of updates."
+    )
 
 
 class PolicyConfig(ConfigModel):
@@ -85,17 +102,33 @@ class PolicyConfig(ConfigModel):
         'float32'
     """
 
-    model_name: str = "Qwen/Qwen2.5-1.5B-Instruct"
-    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    model_name: str = Field(
+        "Qwen/Qwen2.5-1.5B-Instruct", description="HF model directory or hub name of the policy."
+    )
+    tokenizer: TokenizerConfig = Field(
+        default_factory=TokenizerConfig, description="Which tokenizer and chat template."
+    )
     backend: str = Field("dtensor", description="Training backend: dtensor, or a plugin's (megatron: not available yet).")
-    backend_options: dict[str, Any] = Field(default_factory=dict)
+    backend_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options only the chosen training backend understands; that backend validates "
+        "them.",
+    )
     precision: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="auto: bfloat16 on GPU, float32 on CPU."
     )
-    trust_remote_code: bool = False
-    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
-    max_grad_norm: PositiveFloat | None = 1.0
+    trust_remote_code: bool = Field(
+        False, description="Let transformers run Python code shipped with the model."
+    )
+    optimizer: OptimizerConfig = Field(
+        default_factory=OptimizerConfig, description="The optimizer."
+    )
+    scheduler: SchedulerConfig = Field(
+        default_factory=SchedulerConfig, description="The learning-rate schedule."
+    )
+    max_grad_norm: PositiveFloat | None = Field(
+        1.0, description="Clip the global gradient norm to this value; None: no clipping."
+    )
     train_global_batch_size: PositiveInt | None = Field(
         None,
         description="Sequences per optimizer update; None means all sequences of a step in one update.",
@@ -111,7 +144,9 @@ class PolicyConfig(ConfigModel):
         None, description="If set, micro-batches are formed by token budget (dynamic batching)."
     )
     sequence_packing: bool = Field(False, description="Pack sequences so no padding is computed.")
-    activation_checkpointing: bool = False
+    activation_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass: less memory, more compute."
+    )
     offload_reference_to_cpu: bool = Field(
         True, description="Keep reference weights on CPU and swap them in for reference log-probs "
         "(with LoRA there is no copy: the reference is the model with its adapters off)."

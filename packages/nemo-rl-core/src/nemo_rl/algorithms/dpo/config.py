@@ -24,14 +24,22 @@ class DPOConfig(AlgorithmConfig):
 
     algorithm: Literal["dpo"] = "dpo"
     trainer_class: ClassVar[str] = "nemo_rl.algorithms.dpo.trainer:DPOTrainer"
-    batch_size: PositiveInt = 32
+    batch_size: PositiveInt = Field(
+        32, description="Preference pairs per step (two sequences each)."
+    )
     beta: PositiveFloat = Field(0.1, description="Strength of the implicit KL to the reference.")
     preference_average_log_probs: bool = Field(
         False, description="Average response log-probs over tokens instead of summing them."
     )
-    preference_loss_weight: NonNegativeFloat = 1.0
-    sft_loss_weight: NonNegativeFloat = 0.0
-    sft_average_log_probs: bool = False
+    preference_loss_weight: NonNegativeFloat = Field(
+        1.0, description="Weight of the DPO preference term in the loss."
+    )
+    sft_loss_weight: NonNegativeFloat = Field(
+        0.0, description="Weight of the NLL term on the chosen response; 0: pure DPO."
+    )
+    sft_average_log_probs: bool = Field(
+        False, description="Average the SFT term's NLL over tokens instead of summing it."
+    )
 
     @model_validator(mode="after")
     def _pairs_stay_whole(self) -> DPOConfig:

@@ -38,20 +38,61 @@ class GRPOLossConfig(ConfigModel):
         default_factory=dict,
         description="Settings of a plugin loss, validated by that loss; clipped_pg takes none.",
     )
-    ratio_clip_min: NonNegativeFloat = 0.2
-    ratio_clip_max: NonNegativeFloat = 0.2
+    ratio_clip_min: NonNegativeFloat = Field(
+        0.2, description="Lower clip of the probability ratio r: r >= 1 - ratio_clip_min."
+    )
+    ratio_clip_max: NonNegativeFloat = Field(
+        0.2,
+        description="Upper clip of the probability ratio r: r <= 1 + ratio_clip_max (DAPO's "
+        "clip-higher uses 0.28).",
+    )
     ratio_clip_c: PositiveFloat | None = Field(None, description="Dual-clip constant c > 1, or None.")
-    kl_penalty: NonNegativeFloat = 0.01
-    kl_type: Literal["k1", "k2", "k3"] = "k3"
-    kl_input_clamp: PositiveFloat | None = 20.0
-    kl_output_clamp: PositiveFloat | None = 10.0
-    token_level_loss: bool = True
-    sequence_level_importance_ratios: bool = False
-    use_importance_sampling_correction: bool = False
-    truncated_importance_sampling_type: Literal["tis", "icepop", "seq-mask-tis"] | None = None
-    truncated_importance_sampling_ratio: PositiveFloat | None = None
-    truncated_importance_sampling_ratio_min: NonNegativeFloat | None = None
-    use_cispo: bool = False
+    kl_penalty: NonNegativeFloat = Field(
+        0.01, description="Weight of the KL penalty to the reference policy; 0 turns it off."
+    )
+    kl_type: Literal["k1", "k2", "k3"] = Field(
+        "k3",
+        description="KL estimator, with d = reference - policy log-prob: k1 = -d, k2 = d^2 / 2, "
+        "k3 = exp(d) - 1 - d.",
+    )
+    kl_input_clamp: PositiveFloat | None = Field(
+        20.0, description="Clamp of d to [-c, c] before the KL estimate; None: no clamp."
+    )
+    kl_output_clamp: PositiveFloat | None = Field(
+        10.0, description="Clamp of each token's KL estimate to [-c, c]; None: no clamp."
+    )
+    token_level_loss: bool = Field(
+        True,
+        description="true: average over every valid token of the batch; false: average each "
+        "sequence over its tokens, then over sequences.",
+    )
+    sequence_level_importance_ratios: bool = Field(
+        False,
+        description="GSPO: one probability ratio per sequence (exp of its mean token log-ratio) "
+        "instead of one per token.",
+    )
+    use_importance_sampling_correction: bool = Field(
+        False,
+        description="Weight each token by exp(prev_logprobs - generation_logprobs): corrects for "
+        "the generation backend's numerical gap to the trained policy.",
+    )
+    truncated_importance_sampling_type: Literal["tis", "icepop", "seq-mask-tis"] | None = Field(
+        None,
+        description="Truncation of that weight to [ratio_min, ratio]: tis clamps it, icepop sets "
+        "it to 0 outside, seq-mask-tis drops whole sequences whose geometric-mean "
+        "weight is outside; None: none.",
+    )
+    truncated_importance_sampling_ratio: PositiveFloat | None = Field(
+        None, description="Upper bound of the truncated importance weight."
+    )
+    truncated_importance_sampling_ratio_min: NonNegativeFloat | None = Field(
+        None, description="Lower bound of the truncated importance weight; None: 0."
+    )
+    use_cispo: bool = Field(
+        False,
+        description="CISPO: the clipped, detached ratio weights the log-prob gradient instead of "
+        "clipping the objective.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> GRPOLossConfig:
@@ -83,11 +124,15 @@ class GRPOLossConfig(ConfigModel):
 class RewardScalingConfig(ConfigModel):
     """Linear map of rewards from [source_min, source_max] to [target_min, target_max], clipped."""
 
-    enabled: bool = False
-    source_min: FiniteFloat = 0.0
-    source_max: FiniteFloat = 1.0
-    target_min: FiniteFloat = 0.0
-    target_max: FiniteFloat = 1.0
+    enabled: bool = Field(
+        False,
+        description="Map rewards linearly from [source_min, source_max] to [target_min, "
+        "target_max], clipped.",
+    )
+    source_min: FiniteFloat = Field(0.0, description="The reward mapped to target_min.")
+    source_max: FiniteFloat = Field(1.0, description="The reward mapped to target_max.")
+    target_min: FiniteFloat = Field(0.0, description="Lowest reward after scaling.")
+    target_max: FiniteFloat = Field(1.0, description="Highest reward after scaling.")
 
     @model_validator(mode="after")
     def _check_range(self) -> RewardScalingConfig:
@@ -105,9 +150,15 @@ class RewardShapingConfig(ConfigModel):
     """DAPO's overlong penalty: responses longer than max_response_length - overlong_buffer_length
     lose up to `overlong_buffer_penalty` reward, linearly in the excess length."""
 
-    enabled: bool = False
-    overlong_buffer_length: PositiveInt = 128
-    overlong_buffer_penalty: NonNegativeFloat = 1.0
+    enabled: bool = Field(False, description="Apply the overlong penalty.")
+    overlong_buffer_length: PositiveInt = Field(
+        128, description="The penalty starts this many tokens before max_response_length."
+    )
+    overlong_buffer_penalty: NonNegativeFloat = Field(
+        1.0,
+        description="Reward lost by a response of max_response_length tokens (linear in the "
+        "excess length).",
+    )
     max_response_length: PositiveInt | None = Field(
         None, description="None uses generation.max_new_tokens."
     )
@@ -145,39 +196,76 @@ class GRPOConfig(AlgorithmConfig):
 
     algorithm: Literal["grpo"] = "grpo"
     trainer_class: ClassVar[str] = "nemo_rl.algorithms.grpo.trainer:GRPOTrainer"
-    num_prompts_per_step: PositiveInt = 32
-    num_generations_per_prompt: PositiveInt = 16
-    generation: GenerationConfig = Field(default_factory=GenerationConfig)
-    loss: GRPOLossConfig = Field(default_factory=GRPOLossConfig)
+    num_prompts_per_step: PositiveInt = Field(32, description="Prompts sampled per step.")
+    num_generations_per_prompt: PositiveInt = Field(
+        16, description="Responses generated per prompt: the group whose rewards are compared."
+    )
+    generation: GenerationConfig = Field(
+        default_factory=GenerationConfig, description="The generation backend and how it samples."
+    )
+    loss: GRPOLossConfig = Field(
+        default_factory=GRPOLossConfig,
+        description="The clipped policy-gradient loss and its variants.",
+    )
     advantage_estimator: str = Field(
         "grpo",
         description="A registered advantage estimator: grpo, rloo, reinforce_plus_plus, or a "
         "plugin's (group `nemo_rl.advantage_estimators`).",
     )
-    use_leave_one_out_baseline: bool = True
-    normalize_rewards: bool = True
+    use_leave_one_out_baseline: bool = Field(
+        True,
+        description="grpo estimator: a sample's baseline is the mean reward of the other samples "
+        "of its prompt, not of all of them.",
+    )
+    normalize_rewards: bool = Field(
+        True,
+        description="grpo estimator: divide each advantage by the standard deviation of its "
+        "prompt's rewards.",
+    )
     minus_baseline: bool = Field(
         True, description="reinforce_plus_plus: subtract each prompt's mean reward before whitening."
     )
-    reward_scaling: RewardScalingConfig = Field(default_factory=RewardScalingConfig)
-    reward_shaping: RewardShapingConfig = Field(default_factory=RewardShapingConfig)
+    reward_scaling: RewardScalingConfig = Field(
+        default_factory=RewardScalingConfig,
+        description="A linear map of the rewards, applied before the advantages.",
+    )
+    reward_shaping: RewardShapingConfig = Field(
+        default_factory=RewardShapingConfig, description="DAPO's overlong penalty."
+    )
     overlong_filtering: bool = Field(False, description="Truncated responses get sample_mask 0.")
     use_dynamic_sampling: bool = Field(
         False, description="DAPO: keep only groups whose rewards differ, refill until full."
     )
-    dynamic_sampling_max_gen_batches: PositiveInt = 10
+    dynamic_sampling_max_gen_batches: PositiveInt = Field(
+        10,
+        description="With use_dynamic_sampling: generation rounds allowed to fill one step before "
+        "the run stops with an error.",
+    )
     epochs_per_rollout: PositiveInt = Field(
         1, description="Optimizer passes over each rollout batch (prev_logprobs fixed before the first)."
     )
-    max_rollout_turns: PositiveInt = 1
+    max_rollout_turns: PositiveInt = Field(
+        1,
+        description="Generation/environment turns per sample; 1 is single-turn, multi-turn "
+        "environments need more.",
+    )
     environment: str | None = Field(
         None,
         description="A registered environment (e.g. 'math' from nemo-rl-envs) used when fit() gets "
         "no reward_fn; `nemo-rl train` needs one.",
     )
-    environment_options: dict[str, Any] = Field(default_factory=dict)
-    on_reward_error: Literal["raise", "zero"] = "raise"
-    environment_pool: EnvironmentPoolConfig = Field(default_factory=EnvironmentPoolConfig)
+    environment_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for the constructor of the registered `environment`.",
+    )
+    on_reward_error: Literal["raise", "zero"] = Field(
+        "raise",
+        description="raise: a reward that raises or returns NaN stops the run, naming the sample; "
+        "zero: that sample scores 0 and is counted in the reward_errors metric.",
+    )
+    environment_pool: EnvironmentPoolConfig = Field(
+        default_factory=EnvironmentPoolConfig, description="Where the environment's steps run."
+    )
 
     @property
     def sequences_per_step(self) -> int:

@@ -25,5 +25,9 @@ class SFTConfig(AlgorithmConfig):
 
     algorithm: Literal["sft"] = "sft"
     trainer_class: ClassVar[str] = "nemo_rl.algorithms.sft.trainer:SFTTrainer"
-    batch_size: PositiveInt = 32
+    batch_size: PositiveInt = Field(
+        32,
+        description="Sequences per step (one optimizer update unless "
+        "policy.train_global_batch_size splits it).",
+    )
     loss_on_prompt: bool = Field(False, description="Also train on prompt/user tokens.")
