@@ -9,9 +9,9 @@ import torch
 from nemo_rl.algorithms.sft import NLLLoss
 from nemo_rl.config import PolicyConfig
 from nemo_rl.infra.cluster import InlineCluster
+from nemo_rl.training import token_logprobs
 from nemo_rl_dtensor import DTensorTrainingBackend
 from nemo_rl_dtensor.checkpointing import hf_weight_shards, save_hf_model
-from nemo_rl_dtensor.logprobs import token_logprobs
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 

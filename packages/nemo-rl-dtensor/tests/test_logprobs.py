@@ -5,8 +5,13 @@ from __future__ import annotations
 import math
 
 import torch
-from nemo_rl_dtensor.logprobs import length_mask, packed_logprobs, padded_logprobs, token_logprobs
-from nemo_rl_dtensor.reference_weights import ReferenceWeights
+from nemo_rl.training import (
+    ReferenceWeights,
+    length_mask,
+    packed_logprobs,
+    padded_logprobs,
+    token_logprobs,
+)
 from transformers import AutoModelForCausalLM
 
 

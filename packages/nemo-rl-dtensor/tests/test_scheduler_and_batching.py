@@ -9,15 +9,10 @@ import torch
 from nemo_rl.config import PolicyConfig
 from nemo_rl.config.policy import OptimizerConfig, SchedulerConfig
 from nemo_rl.data import BatchedDataDict
-from nemo_rl_dtensor.batching import (
-    check_batch,
-    global_valid_counts,
-    pad_to_multiple,
-    plan_microbatches,
-)
+from nemo_rl.training import build_optimizer, build_scheduler, global_valid_counts, lr_multiplier
+from nemo_rl_dtensor.batching import check_batch, pad_to_multiple, plan_microbatches
 from nemo_rl_dtensor.model_loading import resolve_compute_dtype
 from nemo_rl_dtensor.policy_worker import merge_metrics
-from nemo_rl_dtensor.scheduler import build_optimizer, build_scheduler, lr_multiplier
 
 
 def test_lr_multiplier_hand_computed():

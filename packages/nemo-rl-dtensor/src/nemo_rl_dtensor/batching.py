@@ -87,20 +87,6 @@ def _describe(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
-def global_valid_counts(batch: BatchedDataDict) -> tuple[int, int]:
-    """(valid tokens, valid sequences) of an optimizer batch: sum(token_mask * sample_mask), sum(sample_mask).
-
-    Example:
-        >>> import torch
-        >>> b = BatchedDataDict(token_mask=torch.tensor([[0, 1, 1], [0, 1, 0]]), sample_mask=torch.tensor([1, 0]))
-        >>> global_valid_counts(b)
-        (2, 1)
-    """
-    sample_mask = batch["sample_mask"].float()
-    tokens = (batch["token_mask"].float() * sample_mask.unsqueeze(-1)).sum()
-    return int(tokens.item()), int(sample_mask.sum().item())
-
-
 def pad_to_multiple(batch: BatchedDataDict, multiple: int) -> tuple[BatchedDataDict, int]:
     """Append copies of the last sample until the size divides by `multiple`; return it and the
     original size (the caller drops the extra rows' results). Copies get sample_mask 0 if present.

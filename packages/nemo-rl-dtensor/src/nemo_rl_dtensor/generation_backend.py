@@ -29,8 +29,7 @@ import torch
 from nemo_rl.config.generation import GenerationConfig, SamplingParams
 from nemo_rl.data import BatchedDataDict
 from nemo_rl.protocols import Cluster
-
-from nemo_rl_dtensor.logprobs import length_mask
+from nemo_rl.training import length_mask
 
 
 def right_to_left_padding(

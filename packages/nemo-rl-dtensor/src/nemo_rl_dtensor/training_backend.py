@@ -28,11 +28,11 @@ from nemo_rl.protocols import (
     LossFunction,
     WorkerGroup,
 )
+from nemo_rl.training import global_valid_counts
 
 from nemo_rl_dtensor.batching import (
     TRAINING_KEYS,
     check_batch,
-    global_valid_counts,
     pad_to_multiple,
     plan_microbatches,
 )

@@ -1,5 +1,9 @@
 """Per-token log-probabilities of a causal LM, from padded or packed inputs.
 
+`padded_logprobs` and `packed_logprobs` call the model as an HF causal LM
+(`model(input_ids=..., attention_mask=... | position_ids=..., use_cache=False).logits`); a backend
+with another model interface computes its logits itself and calls `token_logprobs`.
+
 All log-probabilities here are those of the UNSCALED model: temperature 1, no top-k/top-p
 filtering, computed in float32 from the logits. `logprobs[:, t] = log p(token t | tokens < t)`;
 column 0 (and the first token of every packed sequence) is 0, and padding is 0.
@@ -16,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+
 from nemo_rl.data.packing import build_packed_batch, unpack_logprobs
 
 
@@ -58,7 +63,12 @@ def padded_logprobs(
     """Log-probs of a right-padded batch [B, T]; the forward runs only up to the longest length.
 
     Example:
-        >>> # lp = padded_logprobs(model, batch["input_ids"], batch["input_lengths"])  # [B, T]
+        >>> import torch
+        >>> class Uniform(torch.nn.Module):  # any module called like an HF causal LM
+        ...     def forward(self, input_ids, attention_mask=None, position_ids=None, use_cache=False):
+        ...         return type("Out", (), {"logits": torch.zeros(*input_ids.shape, 4)})()
+        >>> padded_logprobs(Uniform(), torch.tensor([[1, 2, 0]]), torch.tensor([2])).exp().tolist()
+        [[1.0, 0.25, 1.0]]
     """
     seq_len = input_ids.shape[1]
     longest = int(lengths.max()) if lengths.numel() else 0
@@ -84,7 +94,13 @@ def packed_logprobs(
     [len(bin_indices), T] in the padded layout, rows in `bin_indices` order.
 
     Example:
-        >>> # lp = packed_logprobs(model, ids, lengths, [0, 2])  # rows for samples 0 and 2
+        >>> import torch
+        >>> class Uniform(torch.nn.Module):
+        ...     def forward(self, input_ids, attention_mask=None, position_ids=None, use_cache=False):
+        ...         return type("Out", (), {"logits": torch.zeros(*input_ids.shape, 4)})()
+        >>> ids, lengths = torch.tensor([[1, 2], [3, 0], [1, 1]]), torch.tensor([2, 1, 2])
+        >>> packed_logprobs(Uniform(), ids, lengths, [0, 2]).exp().tolist()  # samples 0 and 2
+        [[1.0, 0.25], [1.0, 0.25]]
     """
     packed = build_packed_batch(input_ids, lengths, bin_indices)
     ids, positions = packed["input_ids"], packed["position_ids"]

@@ -1,4 +1,5 @@
-"""The optimizer and learning-rate schedule described by `PolicyConfig`.
+"""The optimizer and learning-rate schedule described by `PolicyConfig` (`policy.optimizer`,
+`policy.scheduler`), for any training backend.
 
 The schedule is a pure function of the update index (`lr_multiplier`), wrapped in a `LambdaLR`
 that the backend steps once per optimizer update. Warmup ramps linearly to the full rate over
@@ -18,6 +19,7 @@ import math
 from collections.abc import Iterable
 
 import torch
+
 from nemo_rl.config.policy import OptimizerConfig, SchedulerConfig
 
 

@@ -24,29 +24,26 @@ from contextlib import contextmanager
 
 import torch
 
-from nemo_rl_dtensor.model_loading import reshard
-
-
-def local_tensor(param: torch.Tensor) -> torch.Tensor:
-    """The tensor this rank stores for `param`: a DTensor's local shard, or the tensor itself.
-
-    Example:
-        >>> import torch
-        >>> local_tensor(torch.ones(2)).shape
-        torch.Size([2])
-    """
-    from torch.distributed.tensor import DTensor
-
-    data = param.data if isinstance(param, torch.nn.Parameter) else param
-    return data.to_local() if isinstance(data, DTensor) else data
+from nemo_rl.training.sharding import local_tensor, reshard
 
 
 class ReferenceWeights:
     """A snapshot of `model`'s parameters that can be swapped in and out.
 
+    Works on a plain module and on an FSDP2-sharded one (each rank keeps its own shard); a
+    backend builds it once after loading the policy and wraps reference forward passes in
+    `swapped_in`.
+
     Example:
-        >>> # ref = ReferenceWeights(model, "cpu")
-        >>> # with ref.swapped_in(model): lp = forward(model, batch)
+        >>> import torch
+        >>> model = torch.nn.Linear(2, 1)
+        >>> ref = ReferenceWeights(model, "cpu")
+        >>> with torch.no_grad():
+        ...     _ = model.bias.add_(1.0)
+        >>> with ref.swapped_in(model):
+        ...     initial = model.bias.item()
+        >>> round(model.bias.item() - initial, 6)
+        1.0
     """
 
     def __init__(self, model: torch.nn.Module, store_device: torch.device | str) -> None:
