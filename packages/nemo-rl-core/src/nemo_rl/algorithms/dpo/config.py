@@ -22,7 +22,7 @@ class DPOConfig(AlgorithmConfig):
     `batch_size` counts preference pairs per step.
     """
 
-    algorithm: Literal["dpo"] = "dpo"
+    algorithm: Literal["dpo"] = Field("dpo", description="Selects this config: algorithm: dpo.")
     trainer_class: ClassVar[str] = "nemo_rl.algorithms.dpo.trainer:DPOTrainer"
     batch_size: PositiveInt = Field(
         32, description="Preference pairs per step (two sequences each)."

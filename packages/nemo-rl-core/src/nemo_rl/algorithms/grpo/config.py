@@ -194,7 +194,7 @@ class GRPOConfig(AlgorithmConfig):
         0.0
     """
 
-    algorithm: Literal["grpo"] = "grpo"
+    algorithm: Literal["grpo"] = Field("grpo", description="Selects this config: algorithm: grpo.")
     trainer_class: ClassVar[str] = "nemo_rl.algorithms.grpo.trainer:GRPOTrainer"
     num_prompts_per_step: PositiveInt = Field(32, description="Prompts sampled per step.")
     num_generations_per_prompt: PositiveInt = Field(

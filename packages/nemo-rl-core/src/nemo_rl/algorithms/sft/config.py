@@ -23,7 +23,7 @@ class SFTConfig(AlgorithmConfig):
     `policy.train_global_batch_size` splits it).
     """
 
-    algorithm: Literal["sft"] = "sft"
+    algorithm: Literal["sft"] = Field("sft", description="Selects this config: algorithm: sft.")
     trainer_class: ClassVar[str] = "nemo_rl.algorithms.sft.trainer:SFTTrainer"
     batch_size: PositiveInt = Field(
         32,
