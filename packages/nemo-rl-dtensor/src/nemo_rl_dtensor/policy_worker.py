@@ -32,6 +32,7 @@ from nemo_rl.training import (
 
 from nemo_rl_dtensor import checkpointing, lora_checkpoint
 from nemo_rl_dtensor.batching import plan_microbatches
+from nemo_rl_dtensor.host_offload import HostOffloader
 from nemo_rl_dtensor.lora import lora_scalings, parameter_counts
 from nemo_rl_dtensor.lora_weights import ADAPTER_CONFIG_FILE, merge_plan
 from nemo_rl_dtensor.model_loading import autocast_context, prepare_training_model
@@ -86,6 +87,7 @@ class PolicyWorker:
         self.config = config
         self.rank, self.world_size = _dist_info()
         self.device = _worker_device(device_type)
+        self._offloader: HostOffloader | None = None
         self.module, self.compute_dtype = prepare_training_model(
             config, self.device, self.world_size
         )
@@ -333,10 +335,6 @@ class PolicyWorker:
     def _move(self, device: torch.device | str) -> None:
         if self.device.type == "cpu":
             return
-        self.module.to(device)
-        for state in self.optimizer.state.values():
-            for key, value in state.items():
-                if isinstance(value, torch.Tensor) and value.dim() > 0:
-                    state[key] = value.to(device, non_blocking=True)
-        if torch.device(device).type == "cpu":
-            torch.cuda.empty_cache()
+        if self._offloader is None:
+            self._offloader = HostOffloader()  # pinned host buffers, reused every phase change
+        self._offloader.move(self.module, self.optimizer, torch.device(device))
