@@ -83,8 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR
     try:
         return handler(args)
-    except KeyboardInterrupt:
-        print_error("interrupted")
+    except KeyboardInterrupt as err:
+        if not str(err):  # a trainer's TrainingInterrupted has printed where to resume
+            print_error("interrupted")
         return 130
     except Exception as err:  # every failure becomes one readable line unless --debug
         if args.debug:

@@ -90,6 +90,8 @@ def run_train(args: argparse.Namespace) -> int:
         # that it lists every problem at once.
         preflight(config, load_plugins=False).raise_if_problems()
     trainer = trainer_from_config(config, run_dir=run_dir, resume=True if resume else None)
+    if isinstance(args.config, (str, Path)):  # Ctrl-C prints this command with the run directory
+        trainer.resume_command = ["nemo-rl", "train", str(args.config), *args.overrides, "--resume"]
     if args.dry_run:
         for line in trainer.dry_run():
             console.print(line, markup=False, highlight=False)

@@ -186,8 +186,9 @@ def run_legacy_script(algorithm: str, argv: Sequence[str] | None = None) -> int:
         args = argparse.Namespace(config=config, overrides=[], dry_run=launch.dry_run,
                                   debug=launch.debug, train_debug=False)
         return run_train(args)
-    except KeyboardInterrupt:
-        print_error("interrupted")
+    except KeyboardInterrupt as err:
+        if not str(err):  # a trainer's TrainingInterrupted has printed where to resume
+            print_error("interrupted")
         return 130
     except Exception as err:
         if debug:

@@ -28,6 +28,7 @@ from nemo_rl.config import AlgorithmConfig
 from nemo_rl.config.schema import dump_config
 from nemo_rl.infra.resources import ResourceError, check_resources, describe_plan
 from nemo_rl.trainers.callbacks import Callback, CallbackList
+from nemo_rl.trainers.interrupt import TrainingInterrupted, interrupt_message
 from nemo_rl.trainers.nonfinite import NonFiniteStepGuard
 from nemo_rl.trainers.preflight import preflight
 from nemo_rl.trainers.progress import RunProgress
@@ -99,6 +100,9 @@ class BaseTrainer:
         self._resumed_metrics: dict[str, float] = {}
         self._stop_reason = ""
         self._is_setup = False
+        # The command that resumes this run, without its RUN_DIR (the CLI sets it), for the
+        # message on Ctrl-C; None names the API arguments instead.
+        self.resume_command: list[str] | None = None
 
     # ----------------------------------------------------------------- construction helpers
     @property
@@ -320,7 +324,47 @@ class BaseTrainer:
         val_dataset: Any = None,
         callbacks: Sequence[Callback] | None = None,
     ) -> FitResult:
-        """Train until `max_num_steps` or `max_num_epochs`; returns a `FitResult`."""
+        """Train until `max_num_steps` or `max_num_epochs`; returns a `FitResult`.
+
+        On Ctrl-C it prints the last usable checkpoint and how to resume, and raises
+        `TrainingInterrupted` (a KeyboardInterrupt) carrying them.
+        """
+        try:
+            return self._fit(dataset, val_dataset, callbacks)
+        except TrainingInterrupted:
+            raise
+        except KeyboardInterrupt:
+            raise self._interrupted() from None
+
+    def _interrupted(self) -> TrainingInterrupted:
+        """Close what the run opened, say where it can resume, and build the exception."""
+        from nemo_rl.infra.checkpoint import CheckpointManager, read_checkpoint_info
+
+        self.progress = None
+        manager, ckpt = self.checkpoints, self.config.checkpointing
+        if manager is None and ckpt.enabled and self.paths.checkpoint_dir.is_dir():
+            # Stopped while setting up: a run asked to resume still has its old checkpoints.
+            where = {"checkpoint_dir": str(self.paths.checkpoint_dir)}
+            manager = CheckpointManager(ckpt.model_copy(update=where))
+        latest = manager.latest() if manager is not None else None
+        step = read_checkpoint_info(latest).step if latest is not None else None
+        run_dir = self.run_dir if self._is_setup or latest is not None else None
+        if self._is_setup:  # the run directory stays complete: metrics, result.json, curves
+            result = FitResult({}, latest, run_dir, self.state.step, stop_reason="interrupted")
+            self._finish(result)
+        total = self.total_steps() if self._is_setup else None
+        message = interrupt_message(
+            self.state.step, total, run_dir, latest, step, self.resume_command,
+            checkpointing=ckpt.enabled,
+        )
+        announce(message)
+        return TrainingInterrupted(
+            message, step=self.state.step, run_dir=run_dir, checkpoint=latest, checkpoint_step=step
+        )
+
+    def _fit(
+        self, dataset: Any, val_dataset: Any, callbacks: Sequence[Callback] | None
+    ) -> FitResult:
         self.callbacks = CallbackList(list(callbacks or []))
         self._nonfinite = NonFiniteStepGuard(self.config.max_nonfinite_steps)
         if not self._is_setup:

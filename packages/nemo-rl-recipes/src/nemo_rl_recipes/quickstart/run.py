@@ -152,7 +152,7 @@ def run_quickstart(
     console: Console | None = None,
 ) -> QuickstartResult:
     """Build the tiny model, run SFT then GRPO, and return the test-split scores at each point."""
-    from nemo_rl import GRPOTrainer, SFTTrainer
+    from nemo_rl import SFTTrainer
     from nemo_rl_dtensor.testing import build_tiny_model
     from transformers.utils import logging as hf_logging
 
@@ -182,8 +182,43 @@ def run_quickstart(
     )
     sft = SFTTrainer.from_pretrained(model_dir, **sft_cfg)
     sft_result = sft.fit(dataset=sft_rows(train, seed, SENTENCE_FRACTION), val_dataset=None)
-    sft_scores = greedy_scores(sft_result.checkpoint_path, test, workdir / "eval_sft", seed)
-    console.print(f"    test after SFT: {sft_scores.show()}")
+    try:
+        sft_scores = greedy_scores(sft_result.checkpoint_path, test, workdir / "eval_sft", seed)
+        console.print(f"    test after SFT: {sft_scores.show()}")
+        grpo_scores = _grpo_phase(sft_result.checkpoint_path, split, workdir, seed, grpo_steps, console)
+    except KeyboardInterrupt:
+        # SFT took minutes and is complete: a Ctrl-C during GRPO must not cost it.
+        line = sft_kept_line(sft_result.checkpoint_path)
+        console.print(line, markup=False, highlight=False)
+        raise KeyboardInterrupt(line) from None
+    console.print(f"    metrics and curves: {workdir / 'sft'}, {workdir / 'grpo'} (curves.png)")
+    return QuickstartResult(base, sft_scores, grpo_scores, time.perf_counter() - started, workdir)
+
+
+def sft_kept_line(model_dir: Path) -> str:
+    """What survives a Ctrl-C after SFT: the SFT model, complete, and how to use it.
+
+    Example:
+        >>> sft_kept_line(Path("runs/quickstart/sft/checkpoints/step_300"))
+        "interrupted after SFT: the SFT model is complete and usable in runs/quickstart/sft/checkpoints/step_300 (AutoModelForCausalLM.from_pretrained('runs/quickstart/sft/checkpoints/step_300'), or GRPOTrainer.from_pretrained of the same path); rerunning nemo-rl quickstart starts afresh"
+    """
+    return (
+        f"interrupted after SFT: the SFT model is complete and usable in {model_dir} "
+        f"(AutoModelForCausalLM.from_pretrained({str(model_dir)!r}), or "
+        "GRPOTrainer.from_pretrained of the same path); rerunning nemo-rl quickstart starts afresh"
+    )
+
+
+def _grpo_phase(
+    sft_model: Path,
+    split: dict[str, list[dict[str, str]]],
+    workdir: Path,
+    seed: int,
+    grpo_steps: int | None,
+    console: Console,
+) -> Scores:
+    """GRPO from the SFT model; the test scores of its best checkpoint on dev."""
+    from nemo_rl import GRPOTrainer
 
     grpo_cfg = phase_settings(GRPO_SETTINGS, workdir, "grpo", seed)
     if grpo_steps is not None:
@@ -193,13 +228,12 @@ def run_quickstart(
         f"prompts x {grpo_cfg['num_generations_per_prompt']} samples; reward = correct + "
         f"{REWARD['format'][1]} x format; dev correctness every 10 steps picks the checkpoint"
     )
-    grpo = GRPOTrainer.from_pretrained(sft_result.checkpoint_path, **grpo_cfg)
-    grpo_result = grpo.fit(dataset=train, reward_fn=REWARD, val_dataset=dev)
+    grpo = GRPOTrainer.from_pretrained(sft_model, **grpo_cfg)
+    grpo_result = grpo.fit(dataset=split["train"], reward_fn=REWARD, val_dataset=split["dev"])
     best = grpo.checkpoints.best() or grpo_result.checkpoint_path
-    grpo_scores = greedy_scores(best, test, workdir / "eval_grpo", seed)
+    grpo_scores = greedy_scores(best, split["test"], workdir / "eval_grpo", seed)
     console.print(f"    test after GRPO ({best.name}, best on dev): {grpo_scores.show()}")
-    console.print(f"    metrics and curves: {workdir / 'sft'}, {workdir / 'grpo'} (curves.png)")
-    return QuickstartResult(base, sft_scores, grpo_scores, time.perf_counter() - started, workdir)
+    return grpo_scores
 
 
 def scoring_trainer(
