@@ -201,14 +201,33 @@ def test_grpo_prompt_batch_carries_messages_rows_and_generation_prompt(tok):
     assert batch["sample_mask"].tolist() == [1.0, 1.0]
 
 
-def test_grpo_over_long_prompts_get_sample_mask_zero_and_a_warning(tok, caplog):
+def test_grpo_over_long_prompts_are_filtered_one_by_one_with_one_warning(tok, caplog):
     transform = GRPOPromptTransform(tok, None, max_prompt_len=PROMPT_HI_LEN)
     with caplog.at_level(logging.WARNING):
         batch = transform([{"prompt": "hi"}, {"prompt": "hi there"}])
+        transform([{"prompt": "hi there"}])  # a later batch: counted by the flags, not said again
     assert batch["sample_mask"].tolist() == [1.0, 0.0]
-    assert batch["truncated"].tolist() == [False, True]
+    assert batch["filtered"].tolist() == [False, True]
+    assert batch["truncated"].tolist() == [False, False]
+    assert batch["input_lengths"].tolist() == [PROMPT_HI_LEN, 1]  # the filtered one keeps 1 token
     assert batch["input_ids"].shape == (2, PROMPT_HI_LEN)
-    assert "1 of 2 prompts are longer than max_prompt_len=21 tokens (longest 27)" in caplog.text
+    said = [r.getMessage() for r in caplog.records if "prompt limit" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "1 of 2 prompts are longer than the prompt limit of 21 tokens (longest 27 tokens" in said[0]
+    assert "policy.max_total_sequence_length" in said[0] and "overlong_prompts: truncate" in said[0]
+
+
+def test_grpo_over_long_prompts_can_keep_their_last_tokens(tok, caplog):
+    transform = GRPOPromptTransform(tok, None, max_prompt_len=PROMPT_HI_LEN, overlong_prompts="truncate")
+    with caplog.at_level(logging.WARNING):
+        batch = transform([{"prompt": "hi"}, {"prompt": "hi there"}])
+    assert batch["sample_mask"].tolist() == [1.0, 1.0]
+    assert batch["filtered"].tolist() == [False, False]
+    assert batch["truncated"].tolist() == [False, True]
+    kept = tok.decode(batch["input_ids"][1, : batch["input_lengths"][1]].tolist())
+    assert kept.endswith("hi there<|im_end|>\n<|im_start|>assistant\n")  # the generation prompt stays
+    assert len(batch["input_ids"][1]) == PROMPT_HI_LEN
+    assert "they keep their last 21 tokens (counted as data/prompts_truncated)" in caplog.text
 
 
 def test_grpo_errors_name_the_row(tok):

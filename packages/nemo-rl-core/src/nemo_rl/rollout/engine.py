@@ -25,8 +25,9 @@ from nemo_rl.protocols import Environment, GenerationBackend, Message
 class RolloutEngine:
     """Drives multi-turn rollouts between a generation backend and an environment.
 
-    `max_total_length` caps prompt plus all turns in tokens; a conversation that reaches it stops
-    and is marked truncated.
+    `max_total_length` caps prompt plus all turns in tokens, for each sample on its own: a
+    conversation that reaches it stops and is marked truncated, while the other samples keep
+    their full `max_new_tokens`. Prompts flagged `filtered` are not rolled out at all.
     """
 
     def __init__(
@@ -55,7 +56,9 @@ class RolloutEngine:
         `batch["reward_errors"]` counts each sample's reward calls that failed and scored 0.
 
         `prompts` holds `input_ids`/`input_lengths` and the list keys `messages` (the prompt
-        conversation) and `rows` (dataset rows, passed to the environment as metadata).
+        conversation) and `rows` (dataset rows, passed to the environment as metadata); an
+        optional `filtered` [B] bool marks prompts to skip: no generation, no environment call,
+        reward 0, sample_mask 0 (an over-long prompt, see `GRPOPromptTransform`).
         """
         n = prompts.size
         ids: list[list[int]] = [
@@ -71,28 +74,32 @@ class RolloutEngine:
         reward_errors = [0] * n  # failed reward calls scored 0 (on_reward_error="zero"), per sample
         components: dict[str, torch.Tensor] = {}
         total_reward = torch.zeros(n)
-        active = list(range(n))
+        filtered = prompts["filtered"].tolist() if "filtered" in prompts else [False] * n
+        active = [i for i in range(n) if not filtered[i]]
         for turn in range(self.max_turns):
+            # Each sample's room left, on its own: one long conversation must not shorten (or
+            # cancel) the others' turns.
+            budgets = {i: self._turn_budget(len(ids[i]), sampling) for i in active}
+            for i in [i for i in active if budgets[i] <= 0]:
+                truncated[i] = True
+            active = [i for i in active if budgets[i] > 0]
             if not active:
                 break
-            budget = self._turn_budget([ids[i] for i in active], sampling)
-            if budget <= 0:
-                for i in active:
-                    truncated[i] = True
-                break
-            update: dict[str, Any] = {"max_new_tokens": budget}
+            update: dict[str, Any] = {"max_new_tokens": max(budgets[i] for i in active)}
             if sampling.seed is not None:  # a seeded turn must not replay the previous turn's noise
                 update["seed"] = sampling.seed + turn
             out = self.generation.generate(self._pad([ids[i] for i in active]), sampling.model_copy(update=update))
             for j, i in enumerate(active):
                 length = int(out["lengths"][j])
+                cut = length > budgets[i]  # generated past its own room: keep what fits
+                length = min(length, budgets[i])
                 tokens = out["output_ids"][j, :length].tolist()
                 ids[i] += tokens
                 mask[i] += [1.0] * length
                 gen_lp[i] += out["logprobs"][j, :length].float().tolist()
                 responses[i] = self.tokenizer.decode(tokens, skip_special_tokens=True)
                 messages[i].append({"role": "assistant", "content": responses[i]})
-                truncated[i] = bool(out["truncated"][j])
+                truncated[i] = cut or bool(out["truncated"][j])
                 turns[i] += 1
             step = self.environment.step([messages[i] for i in active], [rows[i] for i in active])
             self._accumulate(components, step.rewards, active, n)
@@ -119,6 +126,7 @@ class RolloutEngine:
         batch["generation_logprobs"] = _pad_float(gen_lp, width)
         # Prompts the data transform rejected (e.g. too long) keep sample_mask 0: never trained on.
         batch["sample_mask"] = prompts["sample_mask"].float().clone() if "sample_mask" in prompts else torch.ones(n)
+        batch["filtered"] = torch.tensor(filtered, dtype=torch.bool)
         batch["truncated"] = torch.tensor(truncated)
         batch["response_lengths"] = batch["token_mask"].sum(dim=1).long()
         batch["num_turns"] = torch.tensor(turns)
@@ -129,11 +137,11 @@ class RolloutEngine:
         batch["reward_errors"] = torch.tensor(reward_errors, dtype=torch.float32)
         return batch, components
 
-    def _turn_budget(self, active_ids: list[list[int]], sampling: SamplingParams) -> int:
+    def _turn_budget(self, length: int, sampling: SamplingParams) -> int:
+        """New tokens one sample of `length` tokens may generate this turn."""
         if self.max_total_length is None:
             return sampling.max_new_tokens
-        longest = max(len(x) for x in active_ids)
-        return min(sampling.max_new_tokens, self.max_total_length - longest)
+        return min(sampling.max_new_tokens, self.max_total_length - length)
 
     def _pad(self, sequences: list[list[int]]) -> BatchedDataDict:
         width = max(len(s) for s in sequences)

@@ -233,6 +233,13 @@ class GRPOConfig(AlgorithmConfig):
         default_factory=RewardShapingConfig, description="DAPO's overlong penalty."
     )
     overlong_filtering: bool = Field(False, description="Truncated responses get sample_mask 0.")
+    overlong_prompts: Literal["filter", "truncate"] = Field(
+        "filter",
+        description="Prompts longer than policy.max_total_sequence_length - 1 tokens (or "
+        "data.max_input_seq_length if lower), each on its own: filter (not generated from nor "
+        "trained on) or truncate (keep the last tokens). Counted as data/prompts_filtered and "
+        "data/prompts_truncated.",
+    )
     use_dynamic_sampling: bool = Field(
         False, description="DAPO: keep only groups whose rewards differ, refill until full."
     )

@@ -22,6 +22,7 @@ from nemo_rl.algorithms.grpo.config import GRPOConfig
 from nemo_rl.algorithms.grpo.data import GRPOPromptTransform
 from nemo_rl.algorithms.grpo.estimators import AdvantageInputs
 from nemo_rl.algorithms.grpo.policy_losses import build_policy_loss
+from nemo_rl.algorithms.grpo.prompt_limits import prompt_limit
 from nemo_rl.algorithms.grpo.rewards import dynamic_sampling_keep_mask, shape_rewards
 from nemo_rl.data import BatchedDataDict
 from nemo_rl.environments.pool import EnvironmentPool
@@ -47,6 +48,7 @@ class GRPOTrainer(BaseTrainer):
         super().__init__(*args, **kwargs)
         self.reward_fn: Any = None
         self._env_time = 0.0  # seconds in the environment pool during this step's rollouts
+        self._prompt_counts = {"data/prompts_filtered": 0.0, "data/prompts_truncated": 0.0}
 
     @property
     def rows_per_step(self) -> int:
@@ -83,7 +85,11 @@ class GRPOTrainer(BaseTrainer):
 
     # ----------------------------------------------------------------------------- setup
     def build_transform(self) -> GRPOPromptTransform:
-        return GRPOPromptTransform(self.tokenizer, self.config.data, max_prompt_len=self.config.data.max_input_seq_length)
+        cfg = self.config
+        limit = prompt_limit(cfg.policy.max_total_sequence_length, cfg.data.max_input_seq_length)
+        return GRPOPromptTransform(
+            self.tokenizer, cfg.data, max_prompt_len=limit, overlong_prompts=cfg.overlong_prompts
+        )
 
     def plugin_summary(self) -> list[str]:
         cfg = self.config
@@ -137,10 +143,12 @@ class GRPOTrainer(BaseTrainer):
         cfg = self.config
         started = time.perf_counter()
         self._env_time = 0.0
+        self._prompt_counts = dict.fromkeys(self._prompt_counts, 0.0)
         with self.phase("rollout"):
             batch, components, rounds = self._collect_rollouts(rows)
         metrics: dict[str, float] = {
             "time/rollout_s": time.perf_counter() - started, "time/environment_s": self._env_time,
+            **self._prompt_counts,
         }
         rewards, penalty = shape_rewards(
             batch["rewards"], batch["response_lengths"], cfg.reward_shaping, cfg.reward_scaling,
@@ -225,7 +233,9 @@ class GRPOTrainer(BaseTrainer):
         self, rows: list[dict[str, Any]], gens: int, sampling: Any, group_offset: int = 0
     ) -> tuple[BatchedDataDict, dict[str, torch.Tensor]]:
         prompts = self.transform(rows)
-        prompts = prompts.select_keys(["input_ids", "input_lengths", "sample_mask", "messages", "rows"])
+        self._prompt_counts["data/prompts_filtered"] += float(prompts["filtered"].sum())
+        self._prompt_counts["data/prompts_truncated"] += float(prompts["truncated"].sum())
+        prompts = prompts.select_keys(["input_ids", "input_lengths", "sample_mask", "filtered", "messages", "rows"])
         answer_key = self.config.data.answer_key
         if answer_key != "answer":  # rewards read `answer` whatever the dataset calls it
             prompts["rows"] = [{**r, "answer": r[answer_key]} if answer_key in r else r for r in prompts["rows"]]
@@ -240,9 +250,10 @@ class GRPOTrainer(BaseTrainer):
     # --------------------------------------------------------------------- validation
     def validation_step(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         """Greedy pass@1: one greedy response per prompt; a sample passes at reward >= 1."""
+        self._prompt_counts = dict.fromkeys(self._prompt_counts, 0.0)
         batch, components = self._rollout(rows, 1, self.config.generation.sampling_params(temperature=0.0))
         rewards = batch["rewards"]
-        metrics = rollout_metrics(batch, rewards, components)
+        metrics = {**rollout_metrics(batch, rewards, components), **self._prompt_counts}
         metrics["accuracy"] = float((rewards >= 1.0 - 1e-6).float().mean())
         return {k: v for k, v in metrics.items() if not k.startswith("advantages")}
 
