@@ -95,7 +95,9 @@ class TrainingBackend(Protocol):
 
     `train_step` never applies an update whose loss or gradient norm is not finite: it leaves the
     weights, optimizer and scheduler as they were and reports the totals under
-    `SKIPPED_UPDATES` and `NONFINITE_MICROBATCHES`; the trainer warns and stops after too many."""
+    `SKIPPED_UPDATES` and `NONFINITE_MICROBATCHES`; the trainer warns and stops after too many.
+
+    Optional capability: `InlineModuleSource` (share the live module with generation)."""
 
     def setup(self, config: PolicyConfig, cluster: Cluster) -> None: ...
     def train_step(self, batch: BatchedDataDict, loss_fn: LossFunction) -> dict[str, float]: ...
@@ -119,6 +121,46 @@ class GenerationBackend(Protocol):
     def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None: ...
     def sleep(self) -> None: ...
     def wake(self) -> None: ...
+
+
+@runtime_checkable
+class InlineModuleSource(Protocol):
+    """Optional capability of a `TrainingBackend`: hand out its live `torch.nn.Module` when its
+    only worker runs in this process, so a colocated generation backend can generate with the
+    training weights themselves (no second copy, no weight refit).
+
+    Infra (`nemo_rl.infra.ResourceManager`) takes this fast path only on a world-size-1
+    `InlineCluster` with a generation backend that is a `ModuleSharingGeneration`; every other
+    run exports weights and calls `update_weights`. `inline_module()` raises when the module does
+    not live in this process.
+
+    Example:
+        >>> import torch
+        >>> class Tiny:
+        ...     def inline_module(self) -> torch.nn.Module:
+        ...         return torch.nn.Linear(1, 1)
+        >>> isinstance(Tiny(), InlineModuleSource)
+        True
+    """
+
+    def inline_module(self) -> torch.nn.Module: ...
+
+
+@runtime_checkable
+class ModuleSharingGeneration(Protocol):
+    """Optional capability of a `GenerationBackend`: generate with a module it is given (the
+    training backend's, see `InlineModuleSource`) instead of its own copy; `update_weights` then
+    has nothing to do.
+
+    Example:
+        >>> class Gen:
+        ...     def share_module(self, module) -> None:
+        ...         self.module = module
+        >>> isinstance(Gen(), ModuleSharingGeneration)
+        True
+    """
+
+    def share_module(self, module: torch.nn.Module) -> None: ...
 
 
 @dataclass

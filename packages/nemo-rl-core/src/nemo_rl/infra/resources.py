@@ -25,7 +25,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from nemo_rl.config import ClusterConfig, ConfigError, GenerationConfig
-from nemo_rl.protocols import GenerationBackend, TrainingBackend
+from nemo_rl.protocols import (
+    GenerationBackend,
+    InlineModuleSource,
+    ModuleSharingGeneration,
+    TrainingBackend,
+)
 
 Phase = Literal["training", "generation"]
 
@@ -158,7 +163,9 @@ class ResourceManager:
     """The run's `ResourcePlan`, and everything colocation decides at run time.
 
     `attach(cluster, policy, generation)` connects the backends: colocated on a world-size-1
-    inline cluster, generation shares the training module itself (held once, no weight refit);
+    inline cluster, with a policy that is an `InlineModuleSource` and a generation backend that
+    is a `ModuleSharingGeneration` (optional capabilities declared in `nemo_rl.protocols`),
+    generation shares the training module itself (held once, no weight refit);
     otherwise a `PhaseSwitcher` hands memory over at phase changes when colocated.
     `generation_phase()` wraps a rollout: offload/wake, refit the generation weights if training
     changed them (`mark_stale()`), then sleep/onload on the way out, even after an error.
@@ -184,10 +191,11 @@ class ResourceManager:
 
         self.shared_module = (
             self.plan.colocated and isinstance(cluster, InlineCluster)
-            and hasattr(policy, "inline_module") and hasattr(generation, "share_module")
+            and isinstance(policy, InlineModuleSource)
+            and isinstance(generation, ModuleSharingGeneration)
         )
         if self.shared_module:
-            generation.share_module(policy.inline_module())  # type: ignore[attr-defined]
+            generation.share_module(policy.inline_module())  # type: ignore[union-attr]
         self.switcher = PhaseSwitcher(self.plan.colocated and not self.shared_module)
         self._backends = (policy, generation)
 
