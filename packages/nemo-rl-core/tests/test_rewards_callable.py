@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import threading
+import time
 
 import pytest
 import torch
@@ -136,11 +137,22 @@ def test_async_batched_reward_and_a_caller_already_inside_an_event_loop():
     assert asyncio.run(notebook_cell()).rewards["scores"].tolist() == [1.0, 1.0, 1.0]
 
 
-def test_sync_rewards_run_in_the_calling_thread_unless_declared_concurrent():
-    threads = []
-    RewardEnvironment(lambda p, r: threads.append(threading.current_thread()) or 0.0).step(
-        CONVOS, ROWS
-    )
+def test_sync_rewards_run_one_at_a_time_unless_declared_concurrent():
+    threads, running, overlap = [], [0], []
+
+    def one_at_a_time(prompt, response):
+        running[0] += 1
+        overlap.append(running[0])
+        threads.append(threading.current_thread())
+        time.sleep(0.01)
+        running[0] -= 1
+        return 0.0
+
+    RewardEnvironment(one_at_a_time).step(CONVOS, ROWS)
+    assert overlap == [1, 1, 1]  # in order, never two at once (on a timed daemon thread)
+    threads.clear()
+    # Without a time limit the calls need no helper thread: they run in the caller's.
+    RewardEnvironment(one_at_a_time, timeout_s=None).step(CONVOS, ROWS)
     assert set(threads) == {threading.current_thread()}
 
     barrier = threading.Barrier(3, timeout=5)  # passes only if all three calls overlap

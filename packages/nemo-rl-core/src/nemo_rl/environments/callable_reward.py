@@ -12,10 +12,12 @@ and `row` the sample's dataset row (its metadata dict), minus keys that would co
 prompt/response. Several rewards become named components (all logged); their weighted sum is the
 reward the algorithm sees.
 
-Errors: a reward that raises or returns NaN/inf raises `RewardFunctionError` naming the function,
-the sample and the fix; with `on_error="zero"` (the trainer's `on_reward_error`) that sample scores
-0, a warning is logged and the step's `reward_errors` metric counts it. A non-number return or a
-batched result of the wrong length is a bug in the function and always raises.
+Errors: a reward that raises, runs past `timeout_s` (default 60 s, the trainer's
+`reward_timeout_s`), or returns a value that is not finite in float32 (NaN, inf, 1e39, 10**400)
+raises `RewardFunctionError` naming the function, the sample and the fix; with `on_error="zero"`
+(the trainer's `on_reward_error`) that sample scores 0, a warning is logged and the step's
+`reward_errors` metric counts it. A non-number return or a batched result of the wrong length is
+a bug in the function and always raises.
 
 Example:
     >>> def exact(prompt, response, answer):
@@ -40,13 +42,14 @@ import torch
 
 from nemo_rl.environments.env_step import RewardEnvStep
 from nemo_rl.environments.reward_component import RewardComponent
-from nemo_rl.environments.reward_errors import RewardFunctionError
+from nemo_rl.environments.reward_errors import REWARD_DTYPE, RewardFunctionError
 from nemo_rl.environments.reward_signature import describe_reward_fn, reward_fn_name
 from nemo_rl.protocols import Environment, Message
 
 logger = logging.getLogger(__name__)
 
 RewardSpec = Callable[..., Any] | tuple[Callable[..., Any], float]
+DEFAULT_TIMEOUT_S = 60.0  # a reward call that takes longer is stuck, not slow
 RewardFns = Callable[..., Any] | Sequence[Callable[..., Any]] | Mapping[str, RewardSpec]
 
 
@@ -128,6 +131,9 @@ class RewardEnvironment:
         concurrent: run sync per-sample functions in a thread pool (default: a plain loop, or the
             function's own `concurrent` attribute); use it for I/O-bound rewards.
         max_workers: threads for `concurrent`, and in-flight calls for `async def` rewards.
+        timeout_s: the longest one reward call may take (a per-sample call, or one call of a
+            batched function), in seconds; past it the sample fails like a raising reward and
+            `on_error` decides. None: no limit.
 
     Example:
         >>> env = RewardEnvironment(lambda prompt, response: float("4" in response))
@@ -144,22 +150,41 @@ class RewardEnvironment:
         batched: bool | None = None,
         concurrent: bool | None = None,
         max_workers: int = 8,
+        timeout_s: float | None = DEFAULT_TIMEOUT_S,
     ) -> None:
-        if on_error not in ("raise", "zero"):
-            raise ValueError(f"on_error={on_error!r} is not an option; use 'raise' or 'zero'")
         if max_workers < 1:
             raise ValueError(f"max_workers={max_workers}; use 1 or more")
         specs = _named_specs(reward_fn)
         if not specs:
             raise ValueError("RewardEnvironment got no reward functions; pass at least one")
         self.weights = _resolve_weights(specs, weights)
-        self.on_error = on_error
         self.components = []
         for name, fn, _ in specs:
             signature = replace(describe_reward_fn(fn, batched=batched), name=name)
             declared = bool(getattr(fn, "concurrent", False))
             is_concurrent = declared if concurrent is None else concurrent
             self.components.append(RewardComponent(fn, signature, is_concurrent, max_workers))
+        self.configure(on_error=on_error, timeout_s=timeout_s)
+
+    def configure(self, *, on_error: str | None = None, timeout_s: float | None | Literal["keep"] = "keep") -> None:
+        """Set the error policy and the per-call time limit after construction (what
+        `as_environment` does for a registered environment built from its own options).
+
+        Example:
+            >>> env = RewardEnvironment(lambda prompt, response: 1.0)
+            >>> env.configure(on_error="zero", timeout_s=5.0)
+            >>> env.on_error, env.components[0].timeout_s
+            ('zero', 5.0)
+        """
+        if on_error is not None:
+            if on_error not in ("raise", "zero"):
+                raise ValueError(f"on_error={on_error!r} is not an option; use 'raise' or 'zero'")
+            self.on_error = on_error
+        if timeout_s != "keep":
+            if timeout_s is not None and not (math.isfinite(timeout_s) and timeout_s > 0):
+                raise ValueError(f"timeout_s={timeout_s}; use a positive number of seconds, or None")
+            for component in self.components:
+                component.timeout_s = timeout_s
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{c.name}*{self.weights[c.name]:g}" for c in self.components)
@@ -204,7 +229,7 @@ class RewardEnvironment:
                     values.append(0.0)
                 else:
                     values.append(score)
-            rewards[component.name] = torch.tensor(values, dtype=torch.float32)
+            rewards[component.name] = torch.tensor(values, dtype=REWARD_DTYPE)
 
         n_errors = sum(len(f) for f in failures)
         if n_errors:
@@ -257,8 +282,11 @@ def as_environment(
     Accepts an Environment (returned as is), a callable or a list/dict of callables (wrapped in
     `RewardEnvironment(obj, **reward_options)`), an Environment class (instantiated with no
     arguments, or with `environment_options`), or a registered name (`nemo_rl.registry`, group
-    "environments"). `reward_options` (on_error, weights, ...) apply only when callables are
-    wrapped; `environment_options` only when an Environment class is built.
+    "environments"). `reward_options` (on_error, weights, ...) apply when callables are
+    wrapped; `environment_options` only when an Environment class is built. A class built here
+    that is a `RewardEnvironment` (math, code, ...) also takes `on_error` and `timeout_s` from
+    `reward_options` (`configure`), unless `environment_options` sets them itself, so the
+    trainer's `on_reward_error` and `reward_timeout_s` hold for registered environments too.
 
     Example:
         >>> env = as_environment(lambda prompt, response: 1.0, on_error="zero")
@@ -270,7 +298,11 @@ def as_environment(
 
         obj = registry.resolve("environments", obj)
     if inspect.isclass(obj) and callable(getattr(obj, "step", None)):
-        obj = obj(**(environment_options or {}))
+        options = dict(environment_options or {})
+        obj = obj(**options)
+        if isinstance(obj, RewardEnvironment):
+            policy = {k: v for k, v in reward_options.items() if k in ("on_error", "timeout_s")}
+            obj.configure(**{k: v for k, v in policy.items() if k not in options})
     elif environment_options:
         raise ValueError(
             f"environment_options {sorted(environment_options)} given, but the reward "

@@ -4,6 +4,12 @@ Per-sample sync functions run in a plain loop (deterministic), or in a small thr
 declared `concurrent`; per-sample `async def` functions run with asyncio, gathered over the batch
 (at most `max_workers` in flight); batched functions (sync or async) are called once.
 
+Each call gets at most `timeout_s` seconds (None: no limit): a per-sample call that runs past it
+scores as a recoverable `RewardFunctionError` naming the function and the sample, a batched call
+as one for each sample of its batch. Sync calls run on daemon threads for that
+(`nemo_rl.environments.call_deadline`); async ones are cancelled at their deadline, which only
+works when they await (an async function that blocks its event loop is not interrupted).
+
 Example:
     >>> from nemo_rl.environments.reward_signature import describe_reward_fn
     >>> def longer_than_prompt(prompt, response):
@@ -21,10 +27,12 @@ from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from nemo_rl.environments.call_deadline import CallTimedOut, call_with_timeout
 from nemo_rl.environments.reward_errors import (
     RewardFunctionError,
     batch_raised_error,
     raised_error,
+    timeout_error,
     to_reward_value,
     wrong_length_error,
 )
@@ -58,11 +66,13 @@ class RewardComponent:
         signature: RewardSignature,
         concurrent: bool = False,
         max_workers: int = 8,
+        timeout_s: float | None = None,
     ) -> None:
         self.fn = fn
         self.signature = signature
         self.concurrent = concurrent
         self.max_workers = max_workers
+        self.timeout_s = timeout_s
 
     @property
     def name(self) -> str:
@@ -117,10 +127,16 @@ class RewardComponent:
             return err
 
     def _score_one(self, index: int, prompt: Any, response: Any, kwargs: dict) -> SampleScore:
-        try:
+        def call() -> Any:
             value = self.fn(prompt, response, **kwargs)
             if inspect.isawaitable(value):  # an async callable that detection could not see
                 value = run_coroutine(value)
+            return value
+
+        try:
+            value = call_with_timeout(call, self.timeout_s)
+        except CallTimedOut:
+            return timeout_error(self.name, index, prompt, response, self.timeout_s or 0.0)
         except Exception as cause:  # the user's code: any failure is reported, not swallowed
             return raised_error(self.name, index, prompt, response, cause)
         return self._checked(index, value, prompt, response)
@@ -131,8 +147,13 @@ class RewardComponent:
 
             async def one(i: int) -> Any:
                 async with limit:
+                    task = asyncio.ensure_future(self.fn(prompts[i], responses[i], **kwargs[i]))
+                    done, _ = await asyncio.wait({task}, timeout=self.timeout_s)
+                    if not done:
+                        task.cancel()
+                        return timeout_error(self.name, i, prompts[i], responses[i], self.timeout_s or 0.0)
                     try:
-                        return await self.fn(prompts[i], responses[i], **kwargs[i])
+                        return task.result()
                     except Exception as cause:
                         return raised_error(self.name, i, prompts[i], responses[i], cause)
 
@@ -149,15 +170,22 @@ class RewardComponent:
     def _score_batched(self, prompts: Sequence, responses: Sequence, kwargs: list) -> list:
         names = sorted({key for sample_kwargs in kwargs for key in sample_kwargs})
         columns = {key: [sample_kwargs.get(key) for sample_kwargs in kwargs] for key in names}
-        try:
+
+        def call() -> Any:
             if self.signature.keyword_call:
                 values = self.fn(**self._trl_arguments(prompts, responses), **columns)
             else:
                 values = self.fn(list(prompts), list(responses), **columns)
-            if inspect.isawaitable(values):
-                values = run_coroutine(values)
+            return run_coroutine(values) if inspect.isawaitable(values) else values
+
+        first = prompts[0] if prompts else ""
+        try:
+            values = call_with_timeout(call, self.timeout_s)
+        except CallTimedOut:
+            err = timeout_error(self.name, None, first, None, self.timeout_s or 0.0, len(prompts))
+            return [err] * len(prompts)
         except Exception as cause:
-            err = batch_raised_error(self.name, len(prompts), prompts[0] if prompts else "", cause)
+            err = batch_raised_error(self.name, len(prompts), first, cause)
             return [err] * len(prompts)
         if hasattr(values, "tolist"):  # torch tensors and numpy arrays
             values = values.tolist()

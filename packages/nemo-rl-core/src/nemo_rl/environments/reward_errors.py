@@ -1,8 +1,10 @@
 """The one error a reward callable can cause, and the check that turns its return into a float.
 
 Policy (documented for users in `RewardEnvironment`):
-- the function raised, or returned NaN/inf: *recoverable*; `on_error="zero"` scores the sample 0,
-  counts it in the `reward_errors` metric and keeps training; `on_error="raise"` stops.
+- the function raised, ran past its time limit, or returned a number that is not finite as a
+  `REWARD_DTYPE` (float32: NaN, inf, 1e39, an int too large for a float): *recoverable*;
+  `on_error="zero"` scores the sample 0, counts it in the `reward_errors` metric and keeps
+  training; `on_error="raise"` stops.
 - the function returned something that is not a number, or a batched function returned the wrong
   number of values: a bug in the function, so always raised, whatever `on_error` says.
 
@@ -25,6 +27,10 @@ from typing import Any
 import torch
 
 ZERO_HINT = 'or set on_reward_error="zero" to score such samples 0 and keep training'
+# Rewards become tensors of this dtype (and the trainer computes advantages from them): a value
+# finite in float64 but not here (1e39) would turn into inf there, so it is checked here.
+REWARD_DTYPE = torch.float32
+_REWARD_MAX = torch.finfo(REWARD_DTYPE).max
 
 
 class RewardFunctionError(RuntimeError):
@@ -102,6 +108,32 @@ def batch_raised_error(
     return err
 
 
+def timeout_error(
+    name: str, sample_index: int | None, prompt: Any, response: Any, timeout_s: float, batch_size: int = 1
+) -> RewardFunctionError:
+    """The error for a reward call that ran past its time limit (`sample_index=None`: a batched
+    call, blamed on its whole batch).
+
+    Example:
+        >>> str(timeout_error("judge", 4, "1+1?", "2", 60.0))[:72]
+        "reward function 'judge' did not return within 60 s on sample 4 (prompt '"
+    """
+    where = (
+        _where(sample_index, prompt, response)
+        if sample_index is not None
+        else f"a batch of {batch_size} samples (first prompt {excerpt(prompt)})"
+    )
+    summary = f"reward function {name!r} did not return within {timeout_s:g} s on {where}"
+    return RewardFunctionError(
+        f"{summary}; make it return sooner (bound its loops, give its I/O a timeout), raise "
+        f"reward_timeout_s, {ZERO_HINT}",
+        name,
+        sample_index,
+        recoverable=True,
+        summary=summary,
+    )
+
+
 def wrong_length_error(
     name: str, got: int | None, expected: int, value: Any
 ) -> RewardFunctionError:
@@ -120,7 +152,15 @@ def wrong_length_error(
 def to_reward_value(value: Any, name: str, sample_index: int, prompt: Any, response: Any) -> float:
     """`value` as a finite float, or a `RewardFunctionError` naming the function, sample and value.
 
-    Accepts Python and numpy real numbers, bools and one-element tensors.
+    Accepts Python and numpy real numbers, bools and one-element tensors. Finite means finite
+    as a `REWARD_DTYPE` (float32), the dtype rewards are kept in.
+
+    Example:
+        >>> try:
+        ...     to_reward_value(1e39, "f", 0, "p", "r")
+        ... except RewardFunctionError as err:
+        ...     print(err.summary)
+        reward function 'f' returned 1e+39 for sample 0 (prompt 'p', response 'r'), which is not finite in float32 (largest 3.403e+38)
     """
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
@@ -135,9 +175,21 @@ def to_reward_value(value: Any, name: str, sample_index: int, prompt: Any, respo
             recoverable=False,
             value=value,
         )
-    result = float(value)
-    if not math.isfinite(result):
+    try:
+        result = float(value)
+    except OverflowError:  # 10**400: too large for any float
+        shown = f"an int of {value.bit_length()} bits" if isinstance(value, int) else type(value).__name__
+        result, value = math.inf, shown
+        summary = (
+            f"reward function {name!r} returned {shown} for {_where(sample_index, prompt, response)}, "
+            "which is too large for a float"
+        )
+    else:
         summary = f"reward function {name!r} returned {result} for {_where(sample_index, prompt, response)}"
+        if math.isfinite(result) and abs(result) > _REWARD_MAX:
+            dtype = str(REWARD_DTYPE).removeprefix("torch.")
+            summary += f", which is not finite in {dtype} (largest {_REWARD_MAX:.4g})"
+    if not math.isfinite(result) or abs(result) > _REWARD_MAX:
         raise RewardFunctionError(
             f"{summary}; return a finite float (guard divisions and map failures to 0.0), "
             f"{ZERO_HINT}",

@@ -270,6 +270,11 @@ class GRPOConfig(AlgorithmConfig):
         description="raise: a reward that raises or returns NaN stops the run, naming the sample; "
         "zero: that sample scores 0 and is counted in the reward_errors metric.",
     )
+    reward_timeout_s: PositiveFloat | None = Field(
+        60.0,
+        description="The longest one reward call may take (one sample, or one batched call); "
+        "past it the call counts as a reward error and on_reward_error decides. None: no limit.",
+    )
     environment_pool: EnvironmentPoolConfig = Field(
         default_factory=EnvironmentPoolConfig, description="Where the environment's steps run."
     )

@@ -114,11 +114,12 @@ class GRPOTrainer(BaseTrainer):
                 "reward_fn(prompt, response, **row) -> float) or set `environment` in the config "
                 "(e.g. environment: math, with nemo-rl-envs installed)"
             )
+        policy = {"on_error": cfg.on_reward_error, "timeout_s": cfg.reward_timeout_s}
         if self.reward_fn is not None:
-            self.environment = as_environment(self.reward_fn, on_error=cfg.on_reward_error)
+            self.environment = as_environment(self.reward_fn, **policy)
         else:
             self.environment = as_environment(
-                cfg.environment, environment_options=cfg.environment_options, on_error=cfg.on_reward_error
+                cfg.environment, environment_options=cfg.environment_options, **policy
             )
         self.advantage_estimator = registry.resolve("advantage_estimators", cfg.advantage_estimator)
         gen_cfg = cfg.generation.model_copy(update={"model_name": cfg.generation.model_name or cfg.policy.model_name})
