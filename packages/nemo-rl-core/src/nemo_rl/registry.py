@@ -2,9 +2,9 @@
 
 Groups (entry-point group names in parentheses): training_backends (`nemo_rl.training_backends`),
 generation_backends, environments, algorithms, datasets, loggers, advantage_estimators,
-policy_losses. A miss names the package to
-install when the name is one we know, and says "not available yet" for a planned plugin that no
-package provides yet (`PLANNED`: the Megatron backend).
+policy_losses, templates (config template sources), cli_commands (`nemo-rl` subcommands). A miss
+names the package to install when the name is one we know, and says "not available yet" for a
+planned plugin that no package provides yet (`PLANNED`: the Megatron backend).
 
 Example:
     >>> from nemo_rl import registry
@@ -31,6 +31,8 @@ GROUPS = (
     "loggers",
     "advantage_estimators",
     "policy_losses",
+    "templates",
+    "cli_commands",
 )
 
 # Which distribution provides a well-known plugin, so a miss can say what to install. Only
@@ -44,6 +46,8 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("loggers", "tensorboard"): "nemo-rl-core[tensorboard]",
     ("loggers", "wandb"): "nemo-rl-core[wandb]",
     ("loggers", "mlflow"): "nemo-rl-core[mlflow]",
+    ("templates", "recipes"): "nemo-rl-recipes",
+    ("cli_commands", "quickstart"): "nemo-rl-recipes",
 }
 
 # Plugins that are planned but not written: their packages exist only as empty skeletons, so a

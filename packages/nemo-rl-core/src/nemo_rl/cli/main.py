@@ -1,9 +1,12 @@
 """Entry point of the `nemo-rl` console script: builds the parser from the subcommand modules.
 
 A subcommand module is any `nemo_rl/cli/<name>_cmd.py` with `add_parser(subparsers)`; that function
-adds its parser and sets `handler=<function(args) -> int>` as a default. Handlers raise on
-failure; `main` prints the error as one red line and returns exit code 2 (`--debug` shows the
-traceback instead).
+adds its parser and sets `handler=<function(args) -> int>` as a default. Other packages add
+subcommands the same way through the `nemo_rl.cli_commands` entry-point group, whose entries name
+such an `add_parser` function (nemo-rl-recipes adds `quickstart`); core's own commands win a name
+clash. A well-known command whose package is missing still parses and says what to install.
+Handlers raise on failure; `main` prints the error as one red line and returns exit code 2
+(`--debug` shows the traceback instead).
 
 Example:
     >>> from nemo_rl.cli.main import main
@@ -18,6 +21,7 @@ import importlib
 import pkgutil
 from collections.abc import Sequence
 
+from nemo_rl import registry
 from nemo_rl.cli.output import print_error
 
 USAGE_ERROR = 2
@@ -45,7 +49,45 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in subcommand_modules():
         importlib.import_module(name).add_parser(subparsers)
+    add_plugin_commands(subparsers)
     return parser
+
+
+def add_plugin_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add the subcommands of the `cli_commands` plugin group; a known one that is not installed
+    (or fails to import) gets a placeholder whose handler says what to install."""
+    taken = set(subparsers.choices)
+    installed = registry.available("cli_commands")
+    known = [n for (group, n) in registry.KNOWN_PROVIDERS if group == "cli_commands"]
+    for name in sorted(set(installed) | set(known)):
+        if name in taken:
+            continue
+        try:
+            registry.resolve("cli_commands", name)(subparsers)
+        except registry.PluginNotFoundError as err:
+            package = registry.KNOWN_PROVIDERS.get(("cli_commands", name), "its package")
+            problem = (
+                f"`nemo-rl {name}` ships with {package}, which is not installed: pip install {package}"
+                if name not in installed
+                else f"`nemo-rl {name}`: {err}"
+            )
+            _add_missing_command(subparsers, name, package, problem)
+
+
+def _add_missing_command(
+    subparsers: argparse._SubParsersAction, name: str, package: str, problem: str
+) -> None:
+    # No option prefix: every argument, --help included, lands in `rest`, so any command line
+    # the real command would take gets the install message instead of a usage error.
+    parser = subparsers.add_parser(
+        name, help=f"(needs {package}: pip install {package})", prefix_chars="\0", add_help=False
+    )
+    parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
+
+    def missing(_: argparse.Namespace) -> int:
+        raise RuntimeError(problem)
+
+    parser.set_defaults(handler=missing)
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:

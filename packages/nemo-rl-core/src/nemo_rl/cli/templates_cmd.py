@@ -1,7 +1,8 @@
 """`nemo-rl templates [--algorithm A]` lists the config templates; `templates show NAME` prints one.
 
-The templates ship with the optional `nemo-rl-recipes` package, imported only when the command
-runs; without it the command says what to install.
+Templates come from the packages registering a source in the `nemo_rl.templates` entry-point
+group (nemo-rl-recipes ships the standard ones), imported only when the command runs; with none
+installed the command says what to install.
 
 Example:
     >>> from nemo_rl.cli.main import main
@@ -13,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from types import ModuleType
 
 from rich.table import Table
 
 from nemo_rl.cli.output import stdout_console
-
-RECIPES_HINT = "pip install nemo-rl-recipes"
+from nemo_rl.cli.template_sources import TemplateSources
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,17 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=run_show)
 
 
-def _templates_module() -> ModuleType:
-    """`nemo_rl_recipes.templates`, or an error saying how to install it."""
-    try:
-        import nemo_rl_recipes.templates as templates
-    except ModuleNotFoundError as err:
-        if err.name is None or not err.name.startswith("nemo_rl_recipes"):
-            raise  # a dependency of nemo-rl-recipes is missing: show that, not our hint
-        raise RuntimeError(
-            f"config templates ship with nemo-rl-recipes, which is not installed: {RECIPES_HINT}"
-        ) from None
-    return templates
+def _templates_module() -> TemplateSources:
+    """The installed template sources, or an error saying what to install."""
+    return TemplateSources.installed()
 
 
 def run_list(args: argparse.Namespace) -> int:

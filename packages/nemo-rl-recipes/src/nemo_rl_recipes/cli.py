@@ -1,10 +1,13 @@
 """`nemo-rl quickstart`: the embedded first run (tiny model, SFT then GRPO, CPU, no network).
 
+Registered in the `nemo_rl.cli_commands` entry-point group by nemo-rl-recipes' pyproject.toml, so
+the core CLI finds it without importing this package by name.
+
 Its last line is the test-split scores before SFT, after SFT and after GRPO: `correct` (the right
 number, whatever the wording) and `format` (a bare number) separately, then the wall time.
 
 Example:
-    >>> from nemo_rl.cli.main import main
+    >>> from nemo_rl.cli.main import main  # finds this command through its entry point
     >>> main(["quickstart", "--workdir", "runs/quickstart"])  # doctest: +SKIP
     0
 """
@@ -16,6 +19,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add `quickstart [--workdir DIR] [--seed N] [--sft-steps N] [--grpo-steps N]`."""
     parser = subparsers.add_parser(
         "quickstart", help="train a tiny model offline: SFT then GRPO, a few minutes on a CPU"
     )
@@ -34,13 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from nemo_rl_recipes.quickstart import run_quickstart
-    except ImportError as err:
-        raise ImportError(
-            f"the quickstart ships with nemo-rl-recipes ({err}); pip install nemo-rl-recipes"
-        ) from err
+    """Run the quickstart in `args.workdir` and print its summary line."""
     from nemo_rl.cli.output import stdout_console
+
+    from nemo_rl_recipes.quickstart import run_quickstart
 
     console = stdout_console()
     result = run_quickstart(
