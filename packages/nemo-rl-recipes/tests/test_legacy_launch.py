@@ -48,9 +48,9 @@ def _run_overrides(tmp_path: Path, model: Path) -> list[str]:
         "policy.precision=float32",
         "policy.max_total_sequence_length=64",
         "cluster.gpus_per_node=0",
-        f"checkpointing.checkpoint_dir={tmp_path / 'checkpoints'}",
+        f"checkpointing.checkpoint_dir={tmp_path / 'run'}",  # becomes the run's one folder
         "checkpointing.save_period=1",
-        f"logger.log_dir={tmp_path / 'logs'}",
+        f"logger.log_dir={tmp_path / 'logs'}",  # NeMo RL's parent of exp_N folders: dropped
         "logger.wandb_enabled=false",
         "logger.tensorboard_enabled=false",
     ]
@@ -61,10 +61,11 @@ def _assert_trained(result: subprocess.CompletedProcess, tmp_path: Path, steps: 
     assert "DEPRECATED: python -m nemo_rl.compat.run_" in result.stderr
     assert "nemo-rl train" in result.stderr and "nemo-rl config migrate" in result.stderr
     assert "legacy keys renamed" in result.stderr
-    checkpoint = tmp_path / "checkpoints" / f"step_{steps}"
+    checkpoint = tmp_path / "run" / "checkpoints" / f"step_{steps}"
     assert (checkpoint / "model.safetensors").is_file(), sorted(tmp_path.rglob("*"))
     assert f"last checkpoint: {checkpoint}" in result.stdout
-    metrics = tmp_path / "logs" / "metrics.jsonl"
+    assert not (tmp_path / "logs").exists()  # everything the run wrote is in its one folder
+    metrics = tmp_path / "run" / "metrics.jsonl"
     return [json.loads(line) for line in metrics.read_text().splitlines()]
 
 

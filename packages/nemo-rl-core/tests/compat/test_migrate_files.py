@@ -37,13 +37,16 @@ def _common_keys(algorithm: str, legacy: dict[str, Any]) -> dict[str, Any]:
         "policy.megatron_cfg.enabled": "megatron" if megatron else "dtensor",
         "cluster.num_nodes": legacy["cluster.num_nodes"],
         "cluster.gpus_per_node": legacy["cluster.gpus_per_node"],
-        "logger.log_dir": legacy["logger.log_dir"],
     }
     micro = legacy["policy.train_micro_batch_size"]
     # NeMo RL counts DPO micro-batches in preference pairs, nemo-rl in sequences.
     expected["policy.train_micro_batch_size"] = 2 * micro if algorithm == "dpo" else micro
-    for key in ("enabled", "checkpoint_dir", "save_period", "keep_top_k"):
+    for key in ("enabled", "save_period", "keep_top_k"):
         expected[f"checkpointing.{key}"] = legacy[f"checkpointing.{key}"]
+    if legacy["checkpointing.enabled"]:
+        # The checkpoints' folder becomes the run's one folder, under runs/ (results/x -> runs/x).
+        folder = Path(legacy["checkpointing.checkpoint_dir"])
+        expected["checkpointing.checkpoint_dir"] = str(Path("runs", *folder.parts[1:]))
     # NeMo RL's metric names, as nemo-rl logs the same metrics.
     expected["checkpointing.metric_name"] = {
         "val:accuracy": "val/accuracy", "train:loss": "loss", "val:val_loss": "val/loss",

@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Any
 
 from nemo_rl.compat.rule_types import Drop, MigrationContext, Rule, dropped, same, unsupported
@@ -49,6 +50,39 @@ def metric_name(legacy: Any) -> Any:
     return name if split == "train" else f"{split}/{name}"
 
 
+def run_dir_for(checkpoint_dir: Any) -> Any:
+    """The nemo-rl run directory for NeMo RL's `checkpointing.checkpoint_dir`: a run keeps its
+    logs, metrics, config and checkpoints in one folder, so that folder takes the checkpoints'
+    place. A relative path was relative to where NeMo RL ran (`results/grpo`): it moves under
+    `runs/` with its first folder dropped; an absolute one (shared storage) is kept.
+
+    Example:
+        >>> run_dir_for("results/grpo"), run_dir_for("/lustre/me/grpo"), run_dir_for("ckpt")
+        ('runs/grpo', '/lustre/me/grpo', 'runs/ckpt')
+    """
+    if not isinstance(checkpoint_dir, str) or not checkpoint_dir.strip():
+        return checkpoint_dir  # left for validation to name
+    path = PurePosixPath(checkpoint_dir)
+    if path.is_absolute():
+        return checkpoint_dir
+    parts = [p for p in path.parts if p not in (".", "..")]
+    return str(PurePosixPath("runs", *(parts[1:] if len(parts) > 1 else parts)))
+
+
+def _checkpointing_on(ctx: MigrationContext) -> str | None:
+    if ctx.get("checkpointing.enabled", True) is False:
+        return ("checkpointing.enabled is false: nothing was written there; the run writes to a "
+                "fresh runs/<algorithm>-<timestamp>")
+    return None
+
+
+def _absolute_tensorboard_dir(value: Any, ctx: MigrationContext) -> Any:
+    if isinstance(value, str) and PurePosixPath(value).is_absolute():
+        return value
+    return Drop(f"{value!r} was relative to where NeMo RL ran; event files go to "
+                "<run_dir>/tensorboard with the rest of the run (an absolute path is kept)")
+
+
 def _one_dataset(value: Any, ctx: MigrationContext) -> Any:
     if isinstance(value, list):
         return Drop("several datasets in one split are not supported by nemo-rl yet; set "
@@ -66,7 +100,11 @@ INFRA_RULES: list[Rule] = [
     *dropped("nemo-rl's config has no port or topology settings", "cluster.master_port_range_low",
              "cluster.master_port_range_high", "cluster.segment_size"),
     *same(*[f"checkpointing.{k}" for k in
-            ("enabled", "checkpoint_dir", "higher_is_better", "keep_top_k", "save_period")]),
+            ("enabled", "higher_is_better", "keep_top_k", "save_period")]),
+    Rule("checkpointing.checkpoint_dir", "run_dir",
+         "the run's one folder (checkpoints in <run_dir>/checkpoints, logs and metrics beside "
+         "them); relative paths move under runs/ (results/grpo -> runs/grpo)",
+         lambda v, c: run_dir_for(v), when=_checkpointing_on),
     Rule("checkpointing.metric_name", "checkpointing.metric_name",
          "val:x -> val/x, train:x -> x", lambda v, c: metric_name(v)),
     *dropped("nemo-rl checkpoints always hold the model as HF safetensors",
@@ -74,7 +112,10 @@ INFRA_RULES: list[Rule] = [
     *dropped("nemo-rl checkpoints always hold the optimizer state (resume is exact)",
              "checkpointing.save_optimizer"),
     unsupported("checkpointing.checkpoint_must_save_by", "time-limited checkpoint saving"),
-    Rule("logger.log_dir", "logger.log_dir"),
+    Rule("logger.log_dir", None,
+         "NeMo RL's folder of per-run log folders (<log_dir>/exp_<N>); a nemo-rl run writes its "
+         "logs into its run directory (run_dir: from checkpointing.checkpoint_dir, else a fresh "
+         "runs/<algorithm>-<timestamp>)"),
     *[Rule(f"logger.{b}_enabled", "logger.backends", "console, jsonl + every enabled backend",
            _backends) for b in _LOGGER_BACKENDS],
     Rule("logger.wandb.project", "logger.wandb.project", when=_logger_section("wandb")),
@@ -82,7 +123,8 @@ INFRA_RULES: list[Rule] = [
     Rule("logger.wandb.entity", "logger.wandb.entity", when=_logger_section("wandb")),
     *dropped("a NeMo-Gym debugging switch", "logger.wandb.log_nemo_gym_full_result_tables"),
     Rule("logger.tensorboard.log_dir", "logger.tensorboard.log_dir",
-         when=_logger_section("tensorboard")),
+         "absolute paths only; a relative one goes to <run_dir>/tensorboard",
+         _absolute_tensorboard_dir, when=_logger_section("tensorboard")),
     Rule("logger.tensorboard", "logger.tensorboard", convert=lambda v, c: Drop("empty")),
     *[Rule(f"logger.mlflow.{k}", f"logger.mlflow.{k}", when=_logger_section("mlflow"))
       for k in ("experiment_name", "run_name", "tracking_uri")],
