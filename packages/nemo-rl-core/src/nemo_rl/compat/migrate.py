@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from nemo_rl.compat.datasets import resolve_datasets
 from nemo_rl.compat.legacy_loader import LegacyConfigError, LegacyOverrides, load_legacy_config
 from nemo_rl.compat.rule_types import Drop, MigrationContext, Rule
 from nemo_rl.compat.rules_algorithms import ALGORITHM_RULES
@@ -166,6 +167,7 @@ def migrate_legacy_config(
                 )
         _set(tree, new_key, winner[2])
     _derive(tree, flat, algorithm)
+    resolve_datasets(tree, flat, mapping, dropped, warnings)
     warnings += [n for n in ctx.notes if n not in warnings]
     config = _validate(tree, algorithm, mapping, flat)
     _report_missing_backends(config, mapping, dropped, warnings)

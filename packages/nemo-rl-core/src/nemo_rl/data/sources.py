@@ -7,7 +7,9 @@ A dataset source is one of:
 - a local `.jsonl` / `.json` file (read with the standard library) or `.parquet` / `.csv` file
   (read through `datasets`, installed with `pip install nemo-rl-core[datasets]`);
 - a name registered with `@register_dataset("name")` in this process, or by an installed package
-  in the `nemo_rl.datasets` entry-point group;
+  in the `nemo_rl.datasets` entry-point group (nemo-rl-core registers the datasets of NeMo RL's
+  examples: `nemo_rl.data.adapters`); `NAME:PATH` reads a local copy through a registered
+  dataset that takes a `path` (the adapters do);
 - anything else is tried as a Hugging Face hub name with `datasets.load_dataset(name, split=...)`;
   a path-like name that does not exist says so, and an unreachable hub is reported at once.
 
@@ -168,6 +170,18 @@ def locate_dataset(text: str) -> str:
         dataset './no/such/dir': no such file or directory
     """
     if text in registry.available("datasets"):
+        check = getattr(registry.resolve("datasets", text), "check_reachable", None)
+        if callable(check):  # an adapter of a hub dataset: unreachable now, not at load time
+            check()
+        return "registered"
+    local_copy = registered_with_path(text)
+    if local_copy is not None:
+        name, path_text = local_copy
+        if not Path(path_text).expanduser().exists():
+            raise DatasetSourceError(
+                f"dataset {text!r}: the local copy {path_text!r} for the registered dataset "
+                f"{name!r} does not exist (cwd: {Path.cwd()}): check the path after '{name}:'"
+            )
         return "registered"
     path = Path(text).expanduser()
     if path.is_file():
@@ -188,8 +202,27 @@ def locate_dataset(text: str) -> str:
     return "hub"
 
 
+def registered_with_path(text: str) -> tuple[str, str] | None:
+    """(name, path) when `text` is `NAME:PATH` for a registered dataset NAME, else None.
+
+    Example:
+        >>> @register_dataset("local_toy")
+        ... def local_toy(split="train", path=None):
+        ...     return [{"prompt": path}]
+        >>> registered_with_path("local_toy:/data/toy"), registered_with_path("C:/data/toy.jsonl")
+        (('local_toy', '/data/toy'), None)
+    """
+    name, sep, path = text.partition(":")
+    if not sep or not path or name not in registry.available("datasets"):
+        return None
+    return name, path
+
+
 def _load_named(text: str, split: str) -> LoadedRows:
     where = locate_dataset(text)
+    local_copy = registered_with_path(text)
+    if local_copy is not None:
+        return _load_registered(local_copy[0], split, path=local_copy[1])
     if where == "registered":
         return _load_registered(text, split)
     if where == "file":
@@ -208,14 +241,23 @@ def _unreachable(name: str) -> str:
     )
 
 
-def _load_registered(name: str, split: str) -> LoadedRows:
+def _load_registered(name: str, split: str, path: str | None = None) -> LoadedRows:
     factory = registry.resolve("datasets", name)
     try:
-        takes_split = bool(inspect.signature(factory).parameters)
+        parameters = inspect.signature(factory).parameters
     except (TypeError, ValueError):  # builtins and some C callables have no signature
-        takes_split = False
-    result = factory(split) if takes_split else factory()
-    display = f"{name!r} (registered)"
+        parameters = {}
+    takes_split = bool(parameters)
+    if path is not None and "path" not in parameters:
+        raise DatasetSourceError(
+            f"registered dataset {name!r} does not read a local copy (its loader takes no "
+            f"'path'): set data.dataset={name}, or point data.dataset at the file itself"
+        )
+    if path is not None:
+        result = factory(split, path=path)
+    else:
+        result = factory(split) if takes_split else factory()
+    display = f"{name!r} (registered)" if path is None else f"{name!r} (registered, from {path})"
     if isinstance(result, (str, os.PathLike)):
         path = Path(result).expanduser()
         if not path.is_file():
