@@ -24,6 +24,7 @@ from nemo_rl.config.lora import LoRAConfig
 from nemo_rl_dtensor.model_loading import decoder_layers
 
 ADAPTER_NAME = "default"  # peft's name for the one adapter this backend trains
+ADAPTER_INIT_SEED = 0
 
 _ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 _MLP = ["gate_proj", "up_proj", "down_proj"]
@@ -56,10 +57,10 @@ def resolve_target_modules(names: list[str] | str | None, model_type: str) -> li
     Example:
         >>> resolve_target_modules(["q_proj"], "llama")
         ['q_proj']
-        >>> resolve_target_modules(None, "gpt2")
+        >>> resolve_target_modules(None, "gpt2")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        nemo_rl.config.errors.ConfigError: policy.lora.target_modules is null and model type 'gpt2' has no default target modules (known: llama, mistral, qwen2, qwen3); name the layers, e.g. policy.lora.target_modules=[q_proj,v_proj], or use 'all-linear'
+        nemo_rl.config.errors.ConfigError: ...model type 'gpt2' has no default target modules...
     """
     if names is not None:
         return names
@@ -152,7 +153,12 @@ def add_lora_adapters(model: torch.nn.Module, cfg: LoRAConfig) -> torch.nn.Modul
         bias="none",
         task_type="CAUSAL_LM",
     )
-    wrapped = peft.get_peft_model(model, peft_config, adapter_name=ADAPTER_NAME)
+    # Each FSDP2 rank initialises its own adapters and keeps only its shard of them, so every rank
+    # must draw the same A matrices: a fixed seed (B starts at zero, so the policy starts at the
+    # base model whatever A is).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ADAPTER_INIT_SEED)
+        wrapped = peft.get_peft_model(model, peft_config, adapter_name=ADAPTER_NAME)
     adapted = [name for name, module in wrapped.named_modules() if _is_lora_layer(module)]
     if not adapted:
         raise ConfigError(
