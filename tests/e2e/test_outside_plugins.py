@@ -1,6 +1,7 @@
 """Plugins written outside nemo-rl, installed from a temporary directory, train through entry
-points alone: an RLOO advantage estimator (`rloo_outside`, 25 lines) and a vendor training
-backend (`vendor`, a class of its own around the dtensor workers). Their sources live in
+points alone: an RLOO advantage estimator (`rloo_outside`, 25 lines) with an `rloo` algorithm
+using it (config class + trainer, 27 lines), and a vendor training backend (`vendor`, a class of
+its own around the dtensor workers). Their sources live in
 `outside_plugins/`; each is copied to tmp_path and installed with `uv pip install --no-deps
 --target` (pip when uv is absent) into a directory put on sys.path, so nemo-rl finds them only
 through their `pyproject.toml` entry points."""
@@ -17,6 +18,8 @@ import pytest
 import torch
 from nemo_rl import GRPOTrainer, registry
 from nemo_rl.algorithms.grpo.estimators import AdvantageInputs, rloo_advantages
+from nemo_rl.api import trainer_class_for
+from nemo_rl.config import load_config
 from nemo_rl.trainers import Callback
 
 SOURCES = Path(__file__).parent / "outside_plugins"
@@ -53,9 +56,9 @@ class Keep(Callback):
         self.rollouts.append(rollout)
 
 
-def _fit(tiny_model, tmp_path, settings, rows, reward, **overrides):
+def _fit(tiny_model, tmp_path, settings, rows, reward, trainer_class=GRPOTrainer, **overrides):
     keep = Keep()
-    trainer = GRPOTrainer.from_pretrained(tiny_model, **settings["grpo"](tmp_path, **overrides))
+    trainer = trainer_class.from_pretrained(tiny_model, **settings["grpo"](tmp_path, **overrides))
     try:
         result = trainer.fit(dataset=rows, reward_fn=reward, callbacks=[keep])
         shared = trainer.shared_module
@@ -71,9 +74,13 @@ def test_the_plugins_are_found_through_their_entry_points(installed):
     assert registry.resolve("advantage_estimators", "rloo_outside").__module__ == "rloo_plugin"
 
 
-def test_an_outside_rloo_estimator_trains(installed, tiny_model, tmp_path, settings, rewards, prompt_rows):
+def test_an_outside_rloo_algorithm_trains(installed, tiny_model, tmp_path, settings, rewards, prompt_rows):
+    config = load_config({"algorithm": "rloo"})  # the entry point names the config class
+    assert type(config).__name__ == "RLOOConfig" and config.advantage_estimator == "rloo_outside"
+    trainer_class = trainer_class_for("rloo")  # the config class names its trainer
+    assert trainer_class.__name__ == "RLOOTrainer"
     result, rollouts, shared = _fit(tiny_model, tmp_path, settings, prompt_rows, rewards["length"],
-                                    advantage_estimator="rloo_outside")
+                                    trainer_class=trainer_class)
     assert result.steps == 2 and math.isfinite(result.metrics["loss"])
     for batch in rollouts:  # the plugin's advantages are RLOO's, sample by sample
         expected = rloo_advantages(AdvantageInputs(

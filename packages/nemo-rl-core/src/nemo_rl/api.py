@@ -17,18 +17,41 @@ from nemo_rl.config import AlgorithmConfig
 
 
 def trainer_class_for(config_or_algorithm: AlgorithmConfig | str) -> type:
-    """The trainer class that runs a config (or an algorithm name such as "grpo")."""
+    """The trainer class that runs a config (or an algorithm name such as "grpo").
+
+    An algorithm is found in two steps: its name resolves, through the `algorithms` plugin group
+    (entry points `nemo_rl.algorithms`), to its config class; the config class names its trainer
+    in the class variable `trainer_class` ("module:Class"), imported only now, so reading or
+    validating a config never imports the trainer (nor torch). The trainer's `config_class`
+    must be that config class (or a base of it).
+
+    Example:
+        >>> trainer_class_for("sft").__name__
+        'SFTTrainer'
+    """
     if isinstance(config_or_algorithm, str):
         config_cls = registry.resolve("algorithms", config_or_algorithm)
     else:
         config_cls = type(config_or_algorithm)
     target = getattr(config_cls, "trainer_class", "")
-    if not target:
+    where = f"{config_cls.__module__}.{config_cls.__qualname__}.trainer_class"
+    module, _, name = target.partition(":") if isinstance(target, str) else ("", "", "")
+    if not module or not name:
         raise ValueError(
-            f"{config_cls.__name__} names no trainer: set trainer_class = 'module:Class' on it"
+            f"{where} is {target!r}; set it to the trainer as 'module:Class' (for example "
+            "'my_package.trainer:MyTrainer')"
         )
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+    try:
+        trainer = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise ImportError(f"{where} = {target!r} cannot be imported ({err}); fix the path") from err
+    expected = getattr(trainer, "config_class", None)
+    if not (isinstance(expected, type) and issubclass(config_cls, expected)):
+        raise TypeError(
+            f"{where} names {target}, whose config_class is {getattr(expected, '__name__', expected)},"
+            f" not {config_cls.__name__}: set config_class = {config_cls.__name__} on the trainer"
+        )
+    return trainer
 
 
 def trainer_from_config(

@@ -1,7 +1,10 @@
 """Fields every algorithm config shares: the run's length, validation cadence and infra sections.
 
 An algorithm config (`GRPOConfig`, `SFTConfig`, `DPOConfig`, or a plugin's) subclasses
-`AlgorithmConfig` and adds its own fields and its `algorithm` discriminator.
+`AlgorithmConfig` and adds its own fields, its `algorithm` discriminator and `trainer_class`.
+A plugin algorithm registers the config class under its name in the `nemo_rl.algorithms`
+entry-point group; `nemo-rl train`, `load_config` and `nemo_rl.train` then find the config
+class by the `algorithm` key and the trainer through the config's `trainer_class`.
 
 Example:
     >>> from nemo_rl.config import SFTConfig
@@ -35,8 +38,11 @@ class AlgorithmConfig(ConfigModel):
         description="Which algorithm the config is for (grpo, sft, dpo or a plugin's); picks the "
         "config class when a file or dict is loaded."
     )
-    # "module:Class" of the trainer that runs this config (resolved lazily by nemo_rl.api).
     trainer_class: ClassVar[str] = ""
+    """The trainer that runs this config, as "module:Class"; imported only when a run starts
+    (`nemo_rl.api.trainer_class_for`), so configs load without the trainer's imports. The
+    algorithm's entry point (`nemo_rl.algorithms` group) names the config class, which names its
+    trainer here."""
     seed: Seed = Field(
         42,
         description="Seed of every random generator (torch, Python, data order): the same seed "
