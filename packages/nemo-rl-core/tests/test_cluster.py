@@ -286,6 +286,10 @@ def test_colocated_phase_switch_frees_before_it_allocates():
     manager.enter_training(train, gen)
     assert calls == ["train.offload", "gen.wake", "gen.sleep", "train.onload"]
     assert manager.switcher.phase == "training"
+    timings = manager.pop_timings()
+    assert sorted(timings) == ["time/offload_s", "time/onload_s", "time/sleep_s", "time/wake_s"]
+    assert all(t >= 0.0 for t in timings.values())
+    assert manager.pop_timings() == {}  # each step reports its own hand-over
 
 
 def test_separate_gpus_need_no_phase_switch():

@@ -19,7 +19,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -117,6 +118,16 @@ class PhaseSwitcher:
     def __init__(self, colocated: bool) -> None:
         self.colocated = colocated
         self.phase: Phase | None = None
+        # Seconds spent per hand-over action since the last `pop_timings()` (step metrics: the
+        # hand-over is part of every colocated step's time and the first thing to look at).
+        self.timings: dict[str, float] = {}
+
+    def timed(self, name: str, action: Callable[[], object]) -> None:
+        """Run `action`, adding its wall time to `timings["time/<name>_s"]`."""
+        started = time.perf_counter()
+        action()
+        key = f"time/{name}_s"
+        self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - started
 
     def enter_generation(
         self, train_backend: TrainingBackend, gen_backend: GenerationBackend
@@ -124,8 +135,8 @@ class PhaseSwitcher:
         if self.phase == "generation":
             return
         if self.colocated:
-            train_backend.offload()
-            gen_backend.wake()
+            self.timed("offload", train_backend.offload)
+            self.timed("wake", gen_backend.wake)
         self.phase = "generation"
 
     def enter_training(
@@ -134,8 +145,8 @@ class PhaseSwitcher:
         if self.phase == "training":
             return
         if self.colocated:
-            gen_backend.sleep()
-            train_backend.onload()
+            self.timed("sleep", gen_backend.sleep)
+            self.timed("onload", train_backend.onload)
         self.phase = "training"
 
 
@@ -212,11 +223,22 @@ class ResourceManager:
         self.switcher.enter_generation(policy, generation)
         try:
             if self._stale and not self.shared_module:
-                generation.update_weights(policy.export_weights())
+                self.switcher.timed("refit", lambda: generation.update_weights(policy.export_weights()))
             self._stale = False
             yield
         finally:
             self.switcher.enter_training(policy, generation)
+
+    def pop_timings(self) -> dict[str, float]:
+        """Seconds spent in offload/wake/refit/sleep/onload since the last call (only the actions
+        that ran), for the step's metrics.
+
+        Example:
+            >>> ResourceManager(ClusterConfig(gpus_per_node=0), GenerationConfig()).pop_timings()
+            {}
+        """
+        timings, self.switcher.timings = self.switcher.timings, {}
+        return timings
 
     def enter_generation(
         self, train_backend: TrainingBackend, gen_backend: GenerationBackend

@@ -150,6 +150,7 @@ class GRPOTrainer(BaseTrainer):
         metrics: dict[str, float] = {
             "time/rollout_s": time.perf_counter() - started, "time/environment_s": self._env_time,
             **self._prompt_counts,
+            **self.resources.pop_timings(),  # colocated hand-over: offload, wake, refit, sleep, onload
         }
         rewards, penalty = shape_rewards(
             batch["rewards"], batch["response_lengths"], cfg.reward_shaping, cfg.reward_scaling,
