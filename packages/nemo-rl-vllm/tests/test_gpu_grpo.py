@@ -57,7 +57,10 @@ def test_gpu_colocated_grpo_with_vllm_on_the_1_5b_shape(tmp_path):
         assert math.isfinite(m["loss"]) and math.isfinite(m["grad_norm"]) and m["grad_norm"] > 0, m
         lines.append(
             f"step {step}: {m['time/step_s']:.2f} s (rollout {m['time/rollout_s']:.2f} s, "
-            f"train {m['time/train_s']:.2f} s), grad_norm {m['grad_norm']:.3g}"
+            f"train {m['time/train_s']:.2f} s; hand-over " + ", ".join(
+                f"{k[5:-2]} {m[k]:.2f}" for k in ("time/offload_s", "time/wake_s", "time/refit_s",
+                                                  "time/sleep_s", "time/onload_s") if k in m
+            ) + f"), grad_norm {m['grad_norm']:.3g}"
         )
     print(f"\n{torch.cuda.get_device_name()}, Qwen2.5-1.5B shape, vLLM colocated, 8x8x256 tokens, "
           f"torch peak {peak:.1f} GiB:\n  " + "\n  ".join(lines))
