@@ -102,6 +102,8 @@ NON_TRAINING = [
     ["config", "diff", "{config}", "{config}"],
     ["config", "schema", "grpo"],
     ["config", "schema", "dpo"],
+    ["sft", "--model", "m", "--dataset", "{config}", "--print-config"],
+    ["grpo", "--model", "m", "--dataset", "d.jsonl", "--reward", "math", "--print-config"],
 ]
 
 

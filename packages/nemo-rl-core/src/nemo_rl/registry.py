@@ -137,7 +137,11 @@ def available(group: str) -> dict[str, PluginInfo]:
 
 
 def resolve(group: str, name: str) -> Any:
-    """The object registered as `name` in `group`; raises `PluginNotFoundError` naming the fix."""
+    """The object registered as `name` in `group`; raises `PluginNotFoundError` naming the fix.
+
+    A name of the form `module:attribute` that is not registered is imported instead (as an
+    entry point's value would be), so `environment: my_rewards:exact` needs no registration.
+    """
     _check_group(group)
     if name in _in_process[group]:
         return _in_process[group][name]
@@ -151,6 +155,8 @@ def resolve(group: str, name: str) -> Any:
                 f"{plugin_kind(group)} {name!r} is installed by {package} but failed to "
                 f"import ({err}); install its dependencies: pip install {package}"
             ) from err
+    if ":" in name:
+        return import_object(name, plugin_kind(group))
     kind = plugin_kind(group)
     names = sorted(set(eps) | set(_in_process[group]))
     planned = PLANNED.get((group, name))
@@ -169,3 +175,52 @@ def resolve(group: str, name: str) -> Any:
         f"(register one with @nemo_rl.registry.register({group!r}, {name!r}) or an entry point "
         f"in the 'nemo_rl.{group}' group)"
     )
+
+
+def import_object(spec: str, kind: str = "object") -> Any:
+    """The attribute `attr` of module `module` for `spec` = "module:attr" (dotted both sides).
+
+    The working directory is searched first, as `python -m` does, because the `nemo-rl` console
+    script does not put it on `sys.path` and a reward module usually sits next to the config.
+
+    Example:
+        >>> import_object("os.path:join").__name__
+        'join'
+        >>> import_object("os.path:no_such", "environment")
+        Traceback (most recent call last):
+        ...
+        nemo_rl.registry.PluginNotFoundError: environment 'os.path:no_such': module 'os.path' has no attribute 'no_such'
+    """
+    import importlib
+    import os
+    import sys
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise PluginNotFoundError(
+            f"{kind} {spec!r}: write module:attribute, e.g. my_rewards:exact_match"
+        )
+    added = os.getcwd() not in sys.path
+    if added:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as err:
+        hint = (
+            f"write the module's name, {module_name[:-3]}:{attribute}, not its file name"
+            if module_name.endswith(".py")
+            else "run from the directory that holds it, or add that directory to PYTHONPATH"
+        )
+        raise PluginNotFoundError(
+            f"{kind} {spec!r}: cannot import module {module_name!r} ({err}); {hint}"
+        ) from err
+    finally:
+        if added:
+            sys.path.remove(os.getcwd())
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise PluginNotFoundError(
+                f"{kind} {spec!r}: module {module_name!r} has no attribute {attribute!r}"
+            )
+        obj = getattr(obj, part)
+    return obj

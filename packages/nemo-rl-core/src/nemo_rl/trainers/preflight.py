@@ -115,6 +115,13 @@ def check_plugin(group: str, name: str, key: str, load: bool = True) -> str | No
         plugin = registry.resolve(group, name)
     except registry.PluginNotFoundError as err:
         return str(err)  # it names the kind and the name already
+    if group == "environments":  # a reward function nemo-rl cannot call fails before weights load
+        from nemo_rl.environments.callable_reward import check_reward
+
+        try:
+            check_reward(plugin)
+        except (TypeError, ValueError) as err:
+            return f"{key}: {name}: {err}"
     missing = [
         package
         for package in getattr(plugin, "required_packages", ())
