@@ -1,8 +1,16 @@
 """Math answer checking with math-verify: `math_reward` and the `MathEnvironment` around it.
 
-The response's final answer is its last `\\boxed{...}`, else its last number; it is compared with
-the ground truth symbolically and numerically by math-verify (so `\\boxed{1/2}` matches `0.5` and
-`\\frac{\\sqrt3}{2}` matches `\\sqrt{3}/2`).
+The response's final answer is its last `\\boxed{...}`, else its last inline math (`$...$`)
+unless a number follows it, else its last number; it is compared with the ground truth
+symbolically and numerically by math-verify (so `\\boxed{1/2}` matches `0.5` and
+`\\frac{\\sqrt3}{2}` matches `\\sqrt{3}/2`). Where this reward departs from math-verify's own
+`verify(parse(gold), parse(response))`, on purpose (each case is in tests/test_math_table.py):
+- several boxes: the last one is graded (a revised answer replaces a tentative one), and only
+  when it fails are all boxes taken together, so `\\boxed{2}` and `\\boxed{3}` match `2, 3`
+  (math-verify always takes them together, so a revision scores 0);
+- a percent sign on either side may be dropped: `12.5\\%` matches `12.5` as `50\\%` matches `50`
+  (math-verify accepts the latter only, for whole numbers);
+- `1\\,000` (LaTeX's thin-space thousands grouping) is 1000 (math-verify reads `1 * 000`).
 
 Two kinds of failure are kept apart:
 - a response with no parseable answer is a wrong answer: it scores 0.0, and `MathEnvironment`
@@ -12,7 +20,8 @@ Two kinds of failure are kept apart:
   or with `on_reward_error: zero` the sample scores 0 and is counted in `reward_errors`).
 
 math-verify bounds its work with `signal.alarm`, which only works in the main thread; in other
-threads (`EnvironmentPool(mode="threads")`) the checks run without that timeout.
+threads (`EnvironmentPool(mode="threads")`, or the worker threads that enforce the trainer's
+`reward_timeout_s`) the checks run without it, and that per-call limit bounds them instead.
 
 Example:
     >>> math_reward("What is 1/2?", "It is \\\\boxed{0.5}", answer="1/2")
@@ -24,15 +33,18 @@ Example:
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from typing import Any
 
 from nemo_rl.environments import RewardEnvironment
 
-from nemo_rl_envs.answer_extraction import final_answer
+from nemo_rl_envs.answer_extraction import all_boxed, final_answer
 
 # math-verify's own default; bounds pathological sympy work on adversarial responses.
 VERIFY_TIMEOUT_S = 5
+_THIN_SPACE_GROUP = re.compile(r"(?<=\d)\\,(?=\d{3}(?!\d))")  # 1\,000 -> 1000
+_PERCENT = re.compile(r"\\?%")
 
 
 class GroundTruthError(ValueError):
@@ -59,6 +71,7 @@ def _timeout() -> int | None:
 def _parse_cached(text: str, timeout: int | None) -> tuple[Any, ...]:
     from math_verify import parse  # lazy: sympy-heavy, and only this module needs it
 
+    text = _THIN_SPACE_GROUP.sub("", text)
     try:
         parsed = parse(f"\\boxed{{{text}}}", parsing_timeout=timeout)
     except Exception:  # any parser failure means "no mathematical object here"
@@ -104,8 +117,20 @@ def is_equivalent(prediction: str, ground_truth: str) -> bool:
         >>> is_equivalent("\\\\frac{1}{2}", "0.5"), is_equivalent("3", "4")
         (True, False)
     """
-    gold, pred = parse_math(ground_truth), parse_math(prediction)
-    return bool(gold and pred) and _verify(gold, pred)
+    gold = parse_math(ground_truth)
+    return bool(gold) and _matches(ground_truth, gold, prediction)
+
+
+def _matches(truth: str, gold: list[Any], prediction: str) -> bool:
+    """`prediction` against the parsed ground truth, then, when either holds a percent sign,
+    both without it (a percentage is the same answer with or without its sign)."""
+    pred = parse_math(prediction)
+    if pred and _verify(gold, pred):
+        return True
+    if not (_PERCENT.search(prediction) or _PERCENT.search(truth)):
+        return False
+    bare_gold, bare_pred = parse_math(_PERCENT.sub("", truth)), parse_math(_PERCENT.sub("", prediction))
+    return bool(bare_gold and bare_pred) and _verify(bare_gold, bare_pred)
 
 
 def parsed_answer(response: str | None) -> list[Any]:
@@ -136,8 +161,13 @@ def math_reward(prompt: str, response: str, answer: Any, **_: Any) -> float:
     gold = parse_math(truth)
     if not gold:
         raise GroundTruthError(f"ground truth {truth!r} does not parse as math")
-    pred = parsed_answer(response)
-    return 1.0 if pred and _verify(gold, pred) else 0.0
+    prediction = final_answer(response or "")
+    if prediction is None or not prediction.strip():
+        return 0.0
+    if _matches(truth, gold, prediction):
+        return 1.0
+    boxes = all_boxed(response or "")  # a multi-part answer boxed part by part
+    return 1.0 if len(boxes) > 1 and _matches(truth, gold, ", ".join(boxes)) else 0.0
 
 
 def no_answer(prompt: str, response: str, **_: Any) -> float:
