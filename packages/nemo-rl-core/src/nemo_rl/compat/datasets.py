@@ -25,7 +25,7 @@ from typing import Any
 
 # NeMo RL's loaders of a user's own file at data_path (their columns are set by input_key etc.).
 GENERIC_LOADERS = frozenset(
-    {"ResponseDataset", "PreferenceDataset", "BinaryPreferenceDataset", "openai_format"}
+    {"ResponseDataset", "PreferenceDataset", "BinaryPreferenceDataset"}
 )
 _SECTIONS = (("train", "data.dataset"), ("validation", "data.val_dataset"))
 
