@@ -113,6 +113,9 @@ def test_dry_run_checks_and_trains_nothing(in_tmp_dir, tiny_model, sum_rows, cap
         (["sft", "--template", "grpo-math-1gpu"], "template 'grpo-math-1gpu' is a grpo template; run "
          "`nemo-rl grpo --template grpo-math-1gpu`"),
         (["sft", "--template", "sft-chatt"], "did you mean"),
+        (["grpo", "--model", "m", "--dataset", "d.jsonl", "--num_generations", "4"],
+         "--num_generations is TRL's name for 'num_generations_per_prompt': write "
+         "num_generations_per_prompt=VALUE"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_fix(in_tmp_dir, argv, message, capsys):

@@ -106,10 +106,29 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
     takes_overrides = isinstance(getattr(args, "overrides", None), list)
     stray = [item for item in extra if item.startswith("-") or not takes_overrides]
     if stray:
-        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+        parser.error(f"unrecognized arguments: {' '.join(stray)}{_foreign_flag_hint(stray)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
     return args
+
+
+def _foreign_flag_hint(stray: list[str]) -> str:
+    """'; --learning_rate is TRL's name for ...' for the first flag TRL or NeMo RL would know.
+
+    Example:
+        >>> _foreign_flag_hint(["--learning_rate", "1e-5"])
+        "; --learning_rate is TRL's name for 'policy.optimizer.lr': write policy.optimizer.lr=VALUE"
+    """
+    from nemo_rl.config.aliases import alias_hint, alias_target
+
+    for item in stray:
+        name = item[2:].split("=", 1)[0].replace("-", "_") if item.startswith("--") else ""
+        hint = alias_hint(name) if name else None
+        if hint:
+            target = alias_target(name)
+            fix = f": write {target}=VALUE" if target else ""
+            return f"; {item.split('=', 1)[0]} is {hint}{fix}"
+    return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 
 from nemo_rl.config.base import ConfigModel
 from nemo_rl.config.lora import LoRAConfig
+from nemo_rl.config.megatron import MegatronConfig
 from nemo_rl.config.types import (
     AdamBeta,
     NonNegativeFloat,
@@ -108,7 +109,7 @@ class PolicyConfig(ConfigModel):
     tokenizer: TokenizerConfig = Field(
         default_factory=TokenizerConfig, description="Which tokenizer and chat template."
     )
-    backend: str = Field("dtensor", description="Training backend: dtensor, or a plugin's (megatron: not available yet).")
+    backend: str = Field("dtensor", description="Training backend: dtensor, megatron (nemo-rl-megatron), or a plugin's.")
     backend_options: dict[str, Any] = Field(
         default_factory=dict,
         description="Options only the chosen training backend understands; that backend validates "
@@ -155,6 +156,11 @@ class PolicyConfig(ConfigModel):
         default_factory=LoRAConfig,
         description="LoRA adapters: train low-rank adapters on a frozen model instead of all weights.",
     )
+    megatron: MegatronConfig = Field(
+        default_factory=MegatronConfig,
+        description="Parallelism and recomputation of the megatron backend; only with backend: "
+        "megatron.",
+    )
 
     @model_validator(mode="after")
     def _check_batch_sizes(self) -> PolicyConfig:
@@ -168,6 +174,11 @@ class PolicyConfig(ConfigModel):
             raise ValueError(
                 "policy.sequence_packing needs policy.max_tokens_per_microbatch (the packed row "
                 "length in tokens); set it, for example to policy.max_total_sequence_length"
+            )
+        if self.megatron.model_fields_set and self.backend != "megatron":
+            raise ValueError(
+                f"policy.megatron is set but policy.backend is {self.backend!r}, which does not "
+                "read it; set policy.backend: megatron, or remove the policy.megatron section"
             )
         return self
 
