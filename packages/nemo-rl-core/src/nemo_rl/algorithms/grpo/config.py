@@ -258,8 +258,9 @@ class GRPOConfig(AlgorithmConfig):
     )
     environment: str | None = Field(
         None,
-        description="A registered environment (e.g. 'math' from nemo-rl-envs) used when fit() gets "
-        "no reward_fn; `nemo-rl train` needs one.",
+        description="A registered environment (e.g. 'math' from nemo-rl-envs) or a reward "
+        "function as 'module:function' (imported from the working directory first), used when "
+        "fit() gets no reward_fn; `nemo-rl train` needs one.",
     )
     environment_options: dict[str, Any] = Field(
         default_factory=dict,
