@@ -99,8 +99,6 @@ def run_train(args: argparse.Namespace) -> int:
         return 0
     result = trainer.fit()
     shown = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float))
+    # The run's own last line named its directory, what is in it and the last checkpoint.
     console.print(f"finished after {result.steps} steps ({result.stop_reason}): {shown}", markup=False)
-    console.print(f"run directory: {result.run_dir}", markup=False)
-    if result.checkpoint_path is not None:
-        console.print(f"last checkpoint: {result.checkpoint_path}", markup=False)
     return 0

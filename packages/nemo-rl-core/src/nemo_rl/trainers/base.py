@@ -36,7 +36,9 @@ from nemo_rl.trainers.result import FitResult, write_run_summary
 from nemo_rl.trainers.run_dir import (
     checkpoint_metrics,
     claim_run_dir,
+    describe_outputs,
     describe_paths,
+    outside_run_dir,
     resolve_run_paths,
     resume_line,
 )
@@ -379,7 +381,8 @@ class BaseTrainer:
             self.progress = progress
             # Where it writes, what it runs on and the batch arithmetic (the first thing users
             # get wrong): always shown.
-            for line in [*self.header, *self.describe_batches(), f"steps: {total}"]:
+            outside = outside_run_dir(cfg, self.run_dir)
+            for line in [*self.header, *outside, *self.describe_batches(), f"steps: {total}"]:
                 if line:
                     announce(line, progress.console if progress.enabled else None)
             if cfg.val_at_start and self.state.step == 0 and self.data.val_rows:
@@ -416,6 +419,7 @@ class BaseTrainer:
             stop_reason=self._stop_reason or "finished",
         )
         self._finish(result)
+        announce(describe_outputs(self.run_dir, result.checkpoint_path))
         self.callbacks.on_fit_end(self, result)
         return result
 

@@ -165,3 +165,55 @@ def checkpoint_metrics(path: Path) -> dict[str, float]:
     except (FileNotFoundError, ValueError):
         return {}
     return {k: float("nan") if v is None else float(v) for k, v in saved.items()}
+
+
+# What a finished run leaves in its directory besides checkpoints, in the order they are listed.
+RUN_FILES = ("config.yaml", "metrics.jsonl", "curves.png", "result.json", "hyperparams.json",
+             "tensorboard", "wandb", "mlflow.db", "mlartifacts")
+
+
+def outside_run_dir(config: Any, run_dir: Path) -> list[str]:
+    """Lines naming the outputs an explicit setting puts outside `run_dir` (printed at start, so
+    that nothing is written where the user does not expect it).
+
+    Example:
+        >>> from nemo_rl.config import SFTConfig
+        >>> cfg = SFTConfig(checkpointing={"checkpoint_dir": "/big/ckpt"})
+        >>> outside_run_dir(cfg, Path("runs/a"))
+        ['checkpoints: /big/ckpt (outside the run directory: checkpointing.checkpoint_dir)']
+        >>> outside_run_dir(SFTConfig(), Path("runs/a"))
+        []
+    """
+    places = {
+        "checkpoints": ("checkpointing.checkpoint_dir", config.checkpointing.checkpoint_dir),
+        "tensorboard": ("logger.tensorboard.log_dir", config.logger.tensorboard.log_dir),
+        "mlflow": ("logger.mlflow.tracking_uri", config.logger.mlflow.tracking_uri),
+    }
+    lines = []
+    for what, (field, value) in places.items():
+        if what == "tensorboard" and "tensorboard" not in config.logger.backends:
+            continue
+        if what == "mlflow" and "mlflow" not in config.logger.backends:
+            continue
+        inside = value is not None and Path(value).resolve().is_relative_to(run_dir.resolve())
+        if value is not None and not inside:
+            lines.append(f"{what}: {value} (outside the run directory: {field})")
+    return lines
+
+
+def describe_outputs(run_dir: Path, checkpoint: Path | None) -> str:
+    """The closing line of a run: its directory, what is in it, and its last checkpoint.
+
+    Example:
+        >>> import tempfile
+        >>> run = Path(tempfile.mkdtemp())
+        >>> _ = (run / "metrics.jsonl").write_text("")
+        >>> describe_outputs(run, None) == f"outputs in {run}: metrics.jsonl"
+        True
+    """
+    present = [name + ("/" if (run_dir / name).is_dir() else "")
+               for name in RUN_FILES if (run_dir / name).exists()]
+    line = f"outputs in {run_dir}: {', '.join(present) or 'nothing yet'}"
+    if checkpoint is not None:
+        line += f"; last checkpoint: {checkpoint}"
+    return line

@@ -4,6 +4,11 @@ Needs the `mlflow` package (`pip install nemo-rl-core[mlflow]`); it is imported 
 backend is chosen. Non-finite values are skipped, because MLflow stores would reject or mangle them
 (the JSONL file still records them as null).
 
+With no `logger.mlflow.tracking_uri` (and no MLFLOW_TRACKING_URI in the environment), the store
+is `run_dir/mlflow.db` and artifacts go to `run_dir/mlartifacts`, because MLflow's own default
+store (`mlflow.db` or `mlruns/`) is in the working directory, outside the run. `mlflow ui
+--backend-store-uri sqlite:///<run_dir>/mlflow.db` shows it.
+
 Example (with mlflow installed):
     >>> from nemo_rl.config import LoggerConfig
     >>> backend = MLflowBackend(LoggerConfig(backends=["mlflow"]), Path("runs/demo"))  # doctest: +SKIP
@@ -12,6 +17,7 @@ Example (with mlflow installed):
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,9 +41,16 @@ class MLflowBackend:
                 "pip install nemo-rl-core[mlflow] (or remove 'mlflow' from logger.backends)"
             ) from err
         self._mlflow = mlflow
+        name = config.mlflow.experiment_name
         if config.mlflow.tracking_uri:
             mlflow.set_tracking_uri(config.mlflow.tracking_uri)
-        mlflow.set_experiment(config.mlflow.experiment_name)
+        elif not os.environ.get("MLFLOW_TRACKING_URI"):  # the user's own store wins
+            run_dir = Path(run_dir).resolve()
+            run_dir.mkdir(parents=True, exist_ok=True)
+            mlflow.set_tracking_uri(f"sqlite:///{run_dir / 'mlflow.db'}")
+            if mlflow.get_experiment_by_name(name) is None:  # else a resumed run's, already here
+                mlflow.create_experiment(name, (run_dir / "mlartifacts").as_uri())
+        mlflow.set_experiment(name)
         self._run = mlflow.start_run(run_name=config.mlflow.run_name or config.run_name)
 
     def log_metrics(self, metrics: Mapping[str, MetricValue], step: int) -> None:
