@@ -71,14 +71,20 @@ def test_miss_for_a_known_plugin_names_the_package_to_install(monkeypatch):
     assert str(info.value) == "environment 'ghost' is not installed: pip install nemo-rl-ghost"
 
 
-def test_a_planned_backend_is_not_available_yet_and_sends_nobody_to_install_it():
+def test_a_planned_backend_is_not_available_yet_and_sends_nobody_to_install_it(monkeypatch):
+    monkeypatch.setitem(registry.PLANNED, ("training_backends", "ghost"), "nemo-rl-ghost")
+    with pytest.raises(registry.PluginNotAvailableError) as info:
+        registry.resolve("training_backends", "ghost")
+    message = str(info.value)
+    assert message.startswith("training backend 'ghost' is not available yet")
+    assert "pip install" not in message and "dtensor" in message
+
+
+def test_a_missing_megatron_backend_names_its_package():
     if "megatron" in registry.available("training_backends"):
         pytest.skip("a megatron backend is installed here")
-    with pytest.raises(registry.PluginNotAvailableError) as info:
+    with pytest.raises(PluginNotFoundError, match="pip install nemo-rl-megatron"):
         registry.resolve("training_backends", "megatron")
-    message = str(info.value)
-    assert message.startswith("training backend 'megatron' is not available yet")
-    assert "pip install" not in message and "dtensor" in message
 
 
 def test_miss_for_a_close_name_suggests_it(always_one):

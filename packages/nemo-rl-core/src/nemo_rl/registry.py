@@ -4,7 +4,7 @@ Groups (entry-point group names in parentheses): training_backends (`nemo_rl.tra
 generation_backends, environments, algorithms, datasets, loggers, advantage_estimators,
 policy_losses, templates (config template sources), cli_commands (`nemo-rl` subcommands). A miss
 names the package to install when the name is one we know, and says "not available yet" for a
-planned plugin that no package provides yet (`PLANNED`: the Megatron backend).
+planned plugin that no package provides yet (`PLANNED`, empty today).
 
 Example:
     >>> from nemo_rl import registry
@@ -39,6 +39,7 @@ GROUPS = (
 # packages that declare the plugin's entry point belong here (tests/test_packaging.py checks).
 KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("training_backends", "dtensor"): "nemo-rl-dtensor",
+    ("training_backends", "megatron"): "nemo-rl-megatron",
     ("generation_backends", "hf"): "nemo-rl-dtensor",
     ("generation_backends", "vllm"): "nemo-rl-vllm",
     ("environments", "math"): "nemo-rl-envs",
@@ -53,9 +54,7 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
 # Plugins that are planned but not written: their packages exist only as empty skeletons, so a
 # miss says "not available yet" rather than sending users to install a package that would not
 # provide them. An entry moves to KNOWN_PROVIDERS when its package declares the entry point.
-PLANNED: dict[tuple[str, str], str] = {
-    ("training_backends", "megatron"): "nemo-rl-megatron",
-}
+PLANNED: dict[tuple[str, str], str] = {}
 
 T = TypeVar("T")
 _in_process: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}

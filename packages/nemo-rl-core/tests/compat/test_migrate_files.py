@@ -96,13 +96,15 @@ def test_ppo_rm_and_distillation_are_refused_by_name(path):
     assert name in str(err.value) and "not support" in str(err.value)
 
 
-def test_megatron_options_are_dropped_while_megatron_is_not_available(legacy_dir):
+def test_megatron_options_are_dropped_while_megatron_is_not_installed(legacy_dir):
+    if "megatron" in registry.available("training_backends"):
+        pytest.skip("nemo-rl-megatron is installed here")
     key = "policy.megatron_cfg.tensor_model_parallel_size"
     result = migrate_legacy_config(legacy_dir / "grpo_math_70B_megatron.yaml")
     assert result.config.policy.backend == "megatron"
     assert result.mapping[key] is None and result.config.policy.backend_options == {}
-    assert "not available yet" in result.dropped[key]
-    assert "pip install" not in result.dropped[key]
+    assert result.config.policy.megatron.tensor_parallel_size == 1
+    assert "pip install nemo-rl-megatron" in result.dropped[key]
     assert any("cannot run on this installation" in w for w in result.warnings)
 
 
@@ -119,9 +121,9 @@ def test_megatron_options_follow_the_chosen_backend(legacy_dir):
         megatron = migrate_legacy_config(legacy_dir / "grpo_math_70B_megatron.yaml")
     finally:
         registry.unregister("training_backends", "megatron")
-    assert megatron.mapping[key] == "policy.backend_options.tensor_model_parallel_size"
-    assert megatron.config.policy.backend_options["tensor_model_parallel_size"] == (
-        megatron.legacy_values[key])
+    assert megatron.mapping[key] == "policy.megatron.tensor_parallel_size"
+    assert megatron.config.policy.megatron.tensor_parallel_size == megatron.legacy_values[key]
+    assert megatron.config.policy.backend_options == {}
     assert megatron.mapping["policy.dtensor_cfg.tensor_parallel_size"] is None
     # Megatron's optimizer and scheduler feed the common fields.
     opt = "policy.megatron_cfg.optimizer"

@@ -23,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import torch
 
@@ -173,42 +173,54 @@ def hf_to_megatron(
 
 
 def iter_megatron_to_hf(
-    mc_state: Mapping[str, torch.Tensor], layout: ModelLayout, with_tied_lm_head: bool = True
+    mc_state: Mapping[str, torch.Tensor],
+    layout: ModelLayout,
+    with_tied_lm_head: bool = True,
+    parts: Iterable[int | str] | None = None,
 ) -> Iterator[tuple[str, torch.Tensor]]:
     """Stream (HF name, tensor) pairs of an unsharded Megatron state dict, layer by layer.
 
     Padded vocabulary rows are dropped. A tied model yields `lm_head.weight` (the embedding)
-    unless `with_tied_lm_head` is False (HF checkpoints leave it out).
+    unless `with_tied_lm_head` is False (HF checkpoints leave it out). `parts` limits the output
+    to "embedding", layer indices and "output" (the final norm and untied output layer);
+    `mc_state` then needs only their tensors.
 
     Example:
         >>> # for name, tensor in iter_megatron_to_hf(mc_state, layout): engine.load(name, tensor)
     """
-    vocab = layout.vocab_size
+    wanted = list(parts) if parts is not None else ["embedding", *range(layout.num_layers), "output"]
 
     def take(name: str) -> torch.Tensor:
         return _take(mc_state, name, "Megatron")
 
-    embedding = take("embedding.word_embeddings.weight")[:vocab]
-    yield "model.embed_tokens.weight", embedding
-    for i in range(layout.num_layers):
-        hf, mc = HF_LAYER.format(i), MC_LAYER.format(i)
-        pairs = RENAMED_LAYER_TENSORS + (QK_NORM_TENSORS if layout.qk_norm else ())
-        for hf_name, mc_name in pairs:
-            yield hf + hf_name, take(mc + mc_name)
-        attn = hf + "self_attn."
-        q, k, v = split_qkv(take(mc + "self_attention.linear_qkv.weight"), layout)
-        yield from ((attn + "q_proj.weight", q), (attn + "k_proj.weight", k), (attn + "v_proj.weight", v))
-        if layout.qkv_bias:
-            q, k, v = split_qkv(take(mc + "self_attention.linear_qkv.bias"), layout)
-            yield from ((attn + "q_proj.bias", q), (attn + "k_proj.bias", k), (attn + "v_proj.bias", v))
-        gate, up = torch.chunk(take(mc + "mlp.linear_fc1.weight"), 2, dim=0)
-        yield hf + "mlp.gate_proj.weight", gate
-        yield hf + "mlp.up_proj.weight", up
-    yield "model.norm.weight", take("decoder.final_layernorm.weight")
-    if not layout.tied_embeddings:
-        yield "lm_head.weight", take("output_layer.weight")[:vocab]
-    elif with_tied_lm_head:
-        yield "lm_head.weight", embedding
+    for part in wanted:
+        if part == "embedding":
+            embedding = take("embedding.word_embeddings.weight")[: layout.vocab_size]
+            yield "model.embed_tokens.weight", embedding
+            if layout.tied_embeddings and with_tied_lm_head:
+                yield "lm_head.weight", embedding
+        elif part == "output":
+            yield "model.norm.weight", take("decoder.final_layernorm.weight")
+            if not layout.tied_embeddings:
+                yield "lm_head.weight", take("output_layer.weight")[: layout.vocab_size]
+        else:
+            yield from _layer_to_hf(take, layout, int(part))
+
+
+def _layer_to_hf(take, layout: ModelLayout, i: int) -> Iterator[tuple[str, torch.Tensor]]:
+    hf, mc = HF_LAYER.format(i), MC_LAYER.format(i)
+    pairs = RENAMED_LAYER_TENSORS + (QK_NORM_TENSORS if layout.qk_norm else ())
+    for hf_name, mc_name in pairs:
+        yield hf + hf_name, take(mc + mc_name)
+    attn = hf + "self_attn."
+    q, k, v = split_qkv(take(mc + "self_attention.linear_qkv.weight"), layout)
+    yield from ((attn + "q_proj.weight", q), (attn + "k_proj.weight", k), (attn + "v_proj.weight", v))
+    if layout.qkv_bias:
+        q, k, v = split_qkv(take(mc + "self_attention.linear_qkv.bias"), layout)
+        yield from ((attn + "q_proj.bias", q), (attn + "k_proj.bias", k), (attn + "v_proj.bias", v))
+    gate, up = torch.chunk(take(mc + "mlp.linear_fc1.weight"), 2, dim=0)
+    yield hf + "mlp.gate_proj.weight", gate
+    yield hf + "mlp.up_proj.weight", up
 
 
 def megatron_to_hf(

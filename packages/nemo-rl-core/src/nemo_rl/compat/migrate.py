@@ -200,14 +200,19 @@ def _report_missing_backends(
                 if isinstance(err, registry.PluginNotAvailableError)
                 else "migrate again after installing it to carry it"
             )
-        prefix = f"{section}.backend_options"
+        # policy.megatron is read only by the megatron backend: its options go with it.
+        prefixes = [f"{section}.backend_options"] + (
+            ["policy.megatron"] if section == "policy" and name == "megatron" else []
+        )
         for old, new in mapping.items():
-            if new is not None and (new == prefix or new.startswith(prefix + ".")):
+            if new is not None and any(new == p or new.startswith(p + ".") for p in prefixes):
                 mapping[old] = None
                 dropped[old] = (
                     f"an option of backend {name!r}, which cannot run here ({reason}); {later}"
                 )
         getattr(config, section).backend_options = {}
+        if len(prefixes) > 1:
+            config.policy.megatron = type(config.policy.megatron)()
         warnings.append(f"'{section}.backend: {name}' cannot run on this installation: {reason}")
 
 

@@ -155,6 +155,57 @@ def _grad_clip(value: Any, ctx: MigrationContext) -> Any:
     return value or None  # Megatron's clip_grad 0 means no clipping
 
 
+def _when_recomputing(value: Any, ctx: MigrationContext) -> Any:
+    if not ctx.get(f"{_MEGATRON}.activation_checkpointing", False):
+        return Drop("activation_checkpointing is false, so nothing is recomputed")
+    if ctx.key.endswith("recompute_modules"):
+        if value is None or ctx.get(f"{_MEGATRON}.recompute_granularity") != "selective":
+            return Drop("only read with recompute_granularity: selective (core_attn by default)")
+        unknown = sorted(set(value) - {"core_attn", "mlp", "layernorm"})
+        if unknown:
+            return Drop(f"recompute_modules {unknown} are MoE/MLA modules nemo-rl's Megatron "
+                        "backend does not build; the default (core_attn) applies", True)
+    return value
+
+
+def _unmapped_dtensor(value: Any, ctx: MigrationContext) -> Any:
+    carried = backend_option("policy.dtensor_cfg", DTENSOR_DEFAULTS)(value, ctx)
+    if isinstance(carried, Drop):
+        return carried
+    return Drop(
+        "a DTensor setting nemo-rl's dtensor backend does not offer (it shards with FSDP2 over "
+        "all ranks; policy.dtensor holds offload_reference_to_cpu, policy.lora the adapters)",
+        changes_behaviour=True,
+    )
+
+
+def _unmapped_megatron(value: Any, ctx: MigrationContext) -> Any:
+    carried = backend_option(_MEGATRON)(value, ctx)
+    if isinstance(carried, Drop):
+        return carried
+    return Drop(
+        "a Megatron setting nemo-rl's megatron backend does not offer (policy.megatron holds its "
+        "parallelism, distributed-optimizer and recomputation settings)"
+    )
+
+
+_MEGATRON_SECTION = [
+    Rule(f"{_MEGATRON}.tensor_model_parallel_size", "policy.megatron.tensor_parallel_size"),
+    Rule(f"{_MEGATRON}.pipeline_model_parallel_size", "policy.megatron.pipeline_parallel_size"),
+    Rule(f"{_MEGATRON}.context_parallel_size", "policy.megatron.context_parallel_size"),
+    Rule(f"{_MEGATRON}.sequence_parallel", "policy.megatron.sequence_parallel"),
+    Rule(f"{_MEGATRON_OPT}.use_distributed_optimizer", "policy.megatron.use_distributed_optimizer"),
+    Rule(f"{_MEGATRON}.distributed_data_parallel_config.overlap_grad_reduce",
+         "policy.megatron.overlap_grad_reduce"),
+    Rule(f"{_MEGATRON}.distributed_data_parallel_config.overlap_param_gather",
+         "policy.megatron.overlap_param_gather"),
+    Rule(f"{_MEGATRON}.recompute_granularity", "policy.megatron.recompute_granularity",
+         "when activation_checkpointing", _when_recomputing),
+    Rule(f"{_MEGATRON}.recompute_modules", "policy.megatron.recompute_modules",
+         "when recompute_granularity is selective", _when_recomputing),
+]
+
+
 POLICY_RULES: list[Rule] = [
     *same(
         "policy.model_name",
@@ -206,8 +257,10 @@ POLICY_RULES: list[Rule] = [
          when=_is("megatron", "megatron_cfg")),
     Rule(f"{_MEGATRON_SCHED}.lr_decay_iters", "policy.scheduler.total_steps",
          convert=_when_decaying, when=_is("megatron", "megatron_cfg")),
-    Rule(f"{_MEGATRON}.*", "policy.backend_options.{rest}", "when backend is megatron",
-         backend_option(_MEGATRON), _is("megatron", "megatron_cfg")),
+    *(Rule(r.old, r.new, r.note, r.convert, _is("megatron", "megatron_cfg"))
+      for r in _MEGATRON_SECTION),
+    Rule(f"{_MEGATRON}.*", None, "dropped with a reason unless empty or disabled",
+         _unmapped_megatron, _is("megatron", "megatron_cfg")),
     Rule("policy.hf_config_overrides.*", "policy.backend_options.hf_config_overrides.{rest}",
          convert=backend_option("policy")),
     Rule("policy.hf_config_overrides", "policy.backend_options.hf_config_overrides",
