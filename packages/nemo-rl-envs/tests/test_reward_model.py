@@ -72,3 +72,30 @@ def test_reward_model_environment_and_raw_scores(tiny_rm):
     convo = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
     raw = env.step([convo], [{}]).rewards["reward_model"].item()
     assert torch.sigmoid(torch.tensor(raw)).item() == pytest.approx(_one_by_one(tiny_rm, "q", "a"))
+
+
+def test_a_migrated_nemo_rl_reward_model_config_scores_raw_with_its_settings(tiny_rm):
+    pytest.importorskip("omegaconf", reason="legacy migration needs nemo-rl-core[compat]")
+    from nemo_rl.compat import migrate_legacy_config
+    from nemo_rl.environments import as_environment
+
+    legacy = {
+        "grpo": {"num_prompts_per_step": 2},
+        "data": {"default": {"env_name": "reward_model"}},
+        "env": {"reward_model": {
+            "model_name": str(tiny_rm), "tokenizer": {"name": str(tiny_rm)}, "precision": "float32",
+            "batch_size": 2, "max_model_len": 64, "resources": {"gpus_per_node": 0, "num_nodes": 1},
+            "reward_model_cfg": {"enabled": True, "reward_model_type": "bradley_terry"},
+            "dtensor_cfg": {"enabled": True, "tensor_parallel_size": 1},
+        }},
+    }
+    config = migrate_legacy_config(legacy).config
+    env = as_environment(config.environment, environment_options=config.environment_options)
+    assert isinstance(env, RewardModelEnvironment)
+    scorer = env.scorer
+    assert (scorer.batch_size, scorer.max_length, scorer.dtype, scorer.transform, scorer.device) == (
+        2, 64, "float32", "raw", "cpu"
+    )
+    convo = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    raw = env.step([convo], [{}]).rewards["reward_model"].item()
+    assert torch.sigmoid(torch.tensor(raw)).item() == pytest.approx(_one_by_one(tiny_rm, "q", "a"))

@@ -83,9 +83,9 @@ def test_summary_counts_renames_and_shows_each_run_changing_warning_once():
 
 def test_grpo_without_an_environment_stops_with_the_fix_and_an_override_supplies_one(legacy_dir):
     path = legacy_dir / "grpo_rm_1B.yaml"
-    with pytest.raises(LegacyLaunchError, match=r"names 'reward_model', which nemo-rl lacks.*"
+    with pytest.raises(LegacyLaunchError, match=r"names 'vlm', which nemo-rl lacks.*"
                                                 r"\+\+data\.default\.env_name="):
-        load_for_script("grpo", LegacyLaunch(path, ()))
+        load_for_script("grpo", LegacyLaunch(path, ("++data.default.env_name=vlm",)))
     fixed = load_for_script("grpo", LegacyLaunch(path, ("++data.default.env_name=exact_match",)))
     assert fixed.environment == "exact_match"
 

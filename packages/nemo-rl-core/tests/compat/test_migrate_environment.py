@@ -39,8 +39,8 @@ def test_lone_env_section_names_the_environment_when_no_env_name_is_given():
 
 
 def test_environment_nemo_rl_lacks_is_dropped_with_a_warning_and_the_fix():
-    result = migrate_legacy_config(_grpo({"default": {"env_name": "reward_model"}},
-                                         env={"reward_model": {"batch_size": 4}}))
+    result = migrate_legacy_config(_grpo({"default": {"env_name": "code_jaccard"}},
+                                         env={"code_jaccard": {"num_workers": 4}}))
     assert result.config.environment is None
     warning = next(w for w in result.warnings if "data.default.env_name" in w)
     assert "no nemo-rl equivalent" in warning and "++data.default.env_name=" in warning
@@ -73,3 +73,38 @@ def test_code_workers_map_only_when_the_environment_is_code():
 def test_sft_drops_env_name():
     result = migrate_legacy_config({"sft": {}, "data": {"default": {"env_name": "math"}}})
     assert result.dropped["data.default.env_name"] == "only GRPO uses an environment"
+
+
+def test_reward_model_environment_carries_its_model_precision_batch_and_length(legacy_dir):
+    result = migrate_legacy_config(legacy_dir / "grpo_rm_1B.yaml")
+    assert result.config.environment == "reward_model"
+    assert result.config.environment_options == {
+        "model": "Skywork/Skywork-Reward-V2-Qwen3-0.6B",
+        "dtype": "bfloat16",
+        "batch_size": 4,  # ${policy.train_micro_batch_size}, resolved
+        "max_length": 2048,
+        "transform": "raw",  # NeMo RL scored with the raw (Bradley-Terry) output
+        "device": "cuda",  # NeMo RL gave it a GPU (env.reward_model.resources)
+    }
+    assert result.mapping["env.reward_model.model_name"] == "environment_options.model"
+    for key in ("dtensor_cfg.tensor_parallel_size", "resources.gpus_per_node", "tokenizer.name",
+                "reward_model_cfg.reward_model_type", "checkpoint_path"):
+        assert result.dropped[f"env.reward_model.{key}"], key  # each with its reason
+    assert "'env.reward_model.model_name' is deprecated: use 'environment_options.model'" in result.warnings
+    assert not any("is dropped" in w for w in result.warnings if "reward_model" in w)
+
+
+def test_reward_model_settings_that_change_the_scores_warn():
+    env = {"reward_model": {"model_name": "org/rm", "tokenizer": {"name": "org/other-tokenizer"},
+                            "checkpoint_path": "/ckpts/rm/step_100"}}
+    result = migrate_legacy_config(_grpo({"default": {"env_name": "reward_model"}}, env))
+    assert result.config.environment_options == {"model": "org/rm", "transform": "raw"}
+    warned = " ".join(w for w in result.warnings if "env.reward_model" in w)
+    assert "'org/other-tokenizer'" in warned and "export the checkpoint to HF format" in warned
+
+
+def test_reward_model_settings_are_unused_when_another_environment_trains():
+    result = migrate_legacy_config(_grpo({"default": {"env_name": "math"}},
+                                         {"reward_model": {"model_name": "org/rm", "batch_size": 4}}))
+    assert result.config.environment == "math" and result.config.environment_options == {}
+    assert "not 'reward_model'" in result.dropped["env.reward_model.model_name"]

@@ -26,6 +26,7 @@ from typing import Any
 from nemo_rl.environments import RewardEnvironment
 
 TRANSFORMS = ("sigmoid", "raw")
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 class RewardModelScorer:
@@ -59,6 +60,8 @@ class RewardModelScorer:
                 f"RewardModelScorer: batch_size={batch_size} and max_length="
                 f"{max_length} must be positive"
             )
+        if dtype not in DTYPES:
+            raise ValueError(f"RewardModelScorer: dtype={dtype!r} is not one of {DTYPES}")
         self.model_name = str(model)
         self.device = device
         self.batch_size = batch_size
@@ -160,8 +163,9 @@ class RewardModelEnvironment(RewardEnvironment):
         transform: str = "sigmoid",
         positive_label: int = 1,
         on_error: str = "raise",
+        dtype: str = "float32",
     ) -> None:
         self.scorer = RewardModelScorer(
-            model, device, batch_size, max_length, transform, positive_label
+            model, device, batch_size, max_length, transform, positive_label, dtype
         )
         super().__init__({"reward_model": self.scorer}, on_error=on_error)  # type: ignore[arg-type]

@@ -25,7 +25,11 @@ from nemo_rl.compat.datasets import resolve_datasets
 from nemo_rl.compat.legacy_loader import LegacyConfigError, LegacyOverrides, load_legacy_config
 from nemo_rl.compat.rule_types import Drop, MigrationContext, Rule
 from nemo_rl.compat.rules_algorithms import ALGORITHM_RULES
-from nemo_rl.compat.rules_environment import ENVIRONMENT_RULES, environment_for_legacy
+from nemo_rl.compat.rules_environment import (
+    ENVIRONMENT_RULES,
+    derive_environment_options,
+    environment_for_legacy,
+)
 from nemo_rl.compat.rules_generation import GENERATION_RULES
 from nemo_rl.compat.rules_infra import INFRA_RULES
 from nemo_rl.compat.rules_policy import POLICY_RULES
@@ -223,6 +227,8 @@ def _derive(tree: dict[str, Any], flat: dict[str, Any], algorithm: str) -> None:
         environment = environment_for_legacy(flat)
         if environment is not None:
             tree["environment"] = environment
+    if algorithm == "grpo":
+        derive_environment_options(tree, flat)
     nodes, gpus = flat.get("cluster.num_nodes", 1), flat.get("cluster.gpus_per_node", 0)
     # NeMo RL always ran on Ray; a single device runs best inline, one host's GPUs as processes.
     launcher = "ray" if (nodes or 1) > 1 else "local" if (gpus or 0) > 1 else "inline"

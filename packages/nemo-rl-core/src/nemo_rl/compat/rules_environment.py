@@ -3,6 +3,10 @@ section) becomes nemo-rl's `environment`, a name registered by a plugin such as 
 
 NeMo RL picked an environment per dataset (`data.train.env_name`, else `data.default.env_name`)
 and configured it from `env.<name>`; its oldest scripts hard-wired the one `env.math` section.
+Its reward-model environment (`env.reward_model`: an HF model scored on its own GPUs) becomes
+nemo-rl-envs' `reward_model` with the model, precision, batch size and length as
+`environment_options`, raw scores as NeMo RL gave them (`derive_environment_options`), and its
+training-only worker settings dropped with the reason.
 
 Example:
     >>> environment_for_legacy({"data.default.env_name": "math_default", "env.math.num_workers": 8})
@@ -18,11 +22,12 @@ from nemo_rl.compat.rule_types import Drop, MigrationContext, Rule
 
 # NeMo RL environment name -> nemo-rl environment name (both registries' `math` and `code` verify
 # the same way: math-verify on the boxed answer; sandboxed execution of the tests).
-RENAMED_ENVIRONMENTS = {"math": "math", "math_default": "math", "code": "code"}
+RENAMED_ENVIRONMENTS = {
+    "math": "math", "math_default": "math", "code": "code", "reward_model": "reward_model",
+}
 # NeMo RL environments nemo-rl does not have; a name in neither table passes through unchanged,
 # so a config naming a nemo-rl environment (`exact_match`) or a user's own plugin keeps it.
 MISSING_ENVIRONMENTS = {
-    "reward_model": "reward-model scoring",
     "code_jaccard": "Jaccard-similarity code scoring",
     "math_multi_reward": "GDPO's multi-reward math scoring",
     **{name: "vision-language answer scoring"
@@ -30,7 +35,7 @@ MISSING_ENVIRONMENTS = {
     "nemo_gym": "NeMo Gym environments",
     "sliding_puzzle_game": "the sliding-puzzle game",
 }
-NEMO_RL_ENVS = ("math", "code", "exact_match", "guess_number")
+NEMO_RL_ENVS = ("math", "code", "exact_match", "guess_number", "reward_model", "llm_judge")
 # Most specific first: a dataset's own env_name overrides the defaults section.
 ENV_NAME_KEYS = ("data.train.env_name", "data.default.env_name", "data.env_name")
 FIX = (
@@ -100,7 +105,73 @@ def _environment_is(name: str):
     return condition
 
 
-_NOTE = "math_default -> math; names nemo-rl lacks (reward_model, vlm, ...) are dropped"
+_NOTE = "math_default -> math; names nemo-rl lacks (vlm, nemo_gym, ...) are dropped"
+_RM = "env.reward_model"
+_WHEN_RM = "when the environment is reward_model"
+
+
+def _reward_model_tokenizer(value: Any, ctx: MigrationContext) -> Drop:
+    if value in (None, ctx.get(f"{_RM}.model_name")):
+        return Drop("the reward model's own tokenizer is used, as here")
+    return Drop(
+        f"nemo-rl's reward_model environment uses the tokenizer saved with the model, not "
+        f"{value!r}; save that tokenizer with the model if it differs",
+        changes_behaviour=True,
+    )
+
+
+def _reward_model_checkpoint(value: Any, ctx: MigrationContext) -> Drop:
+    if value is None:
+        return Drop("no checkpoint set")
+    return Drop(
+        f"NeMo RL loaded the reward model's weights from its own checkpoint {value!r}; nemo-rl "
+        "loads environment_options.model, an HF model directory or hub name: export the "
+        "checkpoint to HF format and set environment_options.model to it",
+        changes_behaviour=True,
+    )
+
+
+def derive_environment_options(tree: dict[str, Any], legacy: Mapping[str, Any]) -> None:
+    """Options of the migrated environment that no single legacy key holds: NeMo RL's reward
+    model environment scored with the model's raw (Bradley-Terry) output on a GPU of its own
+    (`env.reward_model.resources`), so nemo-rl's gets `transform: raw` and `device: cuda`.
+
+    Example:
+        >>> tree = {"environment": "reward_model"}
+        >>> derive_environment_options(tree, {"env.reward_model.resources.gpus_per_node": 1})
+        >>> tree["environment_options"]
+        {'transform': 'raw', 'device': 'cuda'}
+    """
+    if tree.get("environment") != "reward_model":
+        return
+    options = tree.setdefault("environment_options", {})
+    options.setdefault("transform", "raw")
+    if (legacy.get(f"{_RM}.resources.gpus_per_node") or 0) > 0:
+        options.setdefault("device", "cuda")
+
+
+_REWARD_MODEL_RULES: list[Rule] = [
+    Rule(f"{_RM}.model_name", "environment_options.model", _WHEN_RM, when=_environment_is("reward_model")),
+    Rule(f"{_RM}.precision", "environment_options.dtype", _WHEN_RM, when=_environment_is("reward_model")),
+    Rule(f"{_RM}.batch_size", "environment_options.batch_size", _WHEN_RM,
+         when=_environment_is("reward_model")),
+    Rule(f"{_RM}.max_model_len", "environment_options.max_length", _WHEN_RM,
+         when=_environment_is("reward_model")),
+    Rule(f"{_RM}.tokenizer.name", None, _WHEN_RM, _reward_model_tokenizer, when=_environment_is("reward_model")),
+    Rule(f"{_RM}.checkpoint_path", None, _WHEN_RM, _reward_model_checkpoint,
+         when=_environment_is("reward_model")),
+    Rule(f"{_RM}.resources.*", None,
+         "nemo-rl runs the reward model where environment_pool puts it, on environment_options."
+         "device (cuda when NeMo RL gave it GPUs): inline, that is the driver's GPU; "
+         "environment_pool.mode: ray with environment_pool.ray_num_gpus: 1 gives it a GPU of "
+         "its own"),
+    Rule(f"{_RM}.reward_model_cfg.*", None,
+         "NeMo RL's reward model environment always scored Bradley-Terry style (the raw model "
+         "output); the migrated environment_options.transform is raw to match"),
+    Rule(f"{_RM}.*", None,
+         "a training setting of NeMo RL's reward-model worker (parallelism, batching, packing, "
+         "offloading, data processor); nemo-rl's reward model only scores"),
+]
 
 ENVIRONMENT_RULES: list[Rule] = [
     Rule("data.train.env_name", "environment", _NOTE, _environment, priority=2),
@@ -111,4 +182,5 @@ ENVIRONMENT_RULES: list[Rule] = [
     # NeMo RL's code environment ran `num_workers` sandboxes at once; nemo-rl's runs threads.
     Rule("env.code.num_workers", "environment_options.max_workers", "when the environment is code",
          when=_environment_is("code")),
+    *_REWARD_MODEL_RULES,
 ]
