@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from nemo_rl.compat.legacy_defaults import DTENSOR_DEFAULTS, legacy_default
+from nemo_rl.compat.rules_lora import LORA_RULES
 from nemo_rl.compat.rule_types import Drop, MigrationContext, Rule, dropped, same, unsupported
 
 _TORCH_OPTIMIZERS = {"AdamW": "adamw", "Adam": "adam", "SGD": "sgd"}
@@ -298,4 +299,5 @@ POLICY_RULES: list[Rule] = [
     *dropped("only used with policy.draft.enabled", "policy.draft.*"),
     unsupported("policy.router_replay.enabled", "MoE router replay"),
     *dropped("only used with policy.router_replay.enabled", "policy.router_replay.*"),
+    *LORA_RULES,
 ]
