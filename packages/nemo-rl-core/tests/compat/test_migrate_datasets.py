@@ -63,3 +63,11 @@ def test_every_example_config_names_a_dataset_that_resolves_or_is_warned_about(l
         if value is None or value in adapters or registered_with_path(value) or "/" in value:
             continue
         assert any(w.startswith(f"data.{key}: {value!r}") for w in result.warnings), (name, value)
+
+
+def test_openmathinstruct2_without_a_split_gets_the_split_nemo_rl_loaded(legacy_dir):
+    assert migrate_legacy_config(legacy_dir / "grpo_math_1B.yaml").config.data.split == "train_1M"
+    named = migrate_legacy_config(legacy_dir / "sft_openmathinstruct2.yaml")  # names train_1M itself
+    assert named.config.data.split == "train_1M"
+    other = migrate_legacy_config(legacy_dir / "grpo_math_1B.yaml", ["+data.train.split=train_2M"])
+    assert other.config.data.split == "train_2M"

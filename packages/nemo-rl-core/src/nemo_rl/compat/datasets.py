@@ -62,6 +62,11 @@ def resolve_datasets(
                 dropped.pop(path_key, None)
                 dropped[name_key] = f"NeMo RL's loader of the file at {path_key}; nemo-rl reads that file itself"
         value = data.get(field)
+        split_key = "split" if section == "train" else "val_split"
+        if name in adapters and f"data.{section}.split" not in flat and split_key not in data:
+            legacy_split = getattr(registry.resolve("datasets", name), "legacy_split", None)
+            if legacy_split:  # the rows NeMo RL trained on, not the hub's default split
+                data[split_key] = legacy_split
         if isinstance(value, str) and not _resolvable(value, adapters):
             warnings.append(_unresolvable(value, new_key, _legacy_key(mapping, new_key), adapters))
 

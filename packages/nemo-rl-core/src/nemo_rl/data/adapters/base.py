@@ -32,7 +32,8 @@ RowMap = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 class DatasetAdapter:
     """`name` (the registered name), where it lives on the hub (`hub_id`, `subset`), and
     `map_row`, which returns the columns to add, or None to skip a row (`skip_reason` says why,
-    in the warning that counts the skipped rows).
+    in the warning that counts the skipped rows). `legacy_split` is the split NeMo RL loaded when
+    a config named none (the migration writes it).
 
     Call it as a registered dataset is called: `adapter(split)` loads the hub copy,
     `adapter(split, path=...)` a local one; both return the mapped rows.
@@ -43,6 +44,7 @@ class DatasetAdapter:
     map_row: RowMap
     subset: str | None = None
     skip_reason: str = ""
+    legacy_split: str | None = None  # what NeMo RL loaded when a config named no split
 
     def __call__(self, split: str = "train", path: str | None = None) -> list[dict[str, Any]]:
         rows = self._read_local(Path(path).expanduser(), split) if path else self._read_hub(split)

@@ -36,7 +36,8 @@ def _dapo_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 openmathinstruct2 = DatasetAdapter(
-    "OpenMathInstruct-2", "nvidia/OpenMathInstruct-2", _problem_answer("problem", "expected_answer")
+    "OpenMathInstruct-2", "nvidia/OpenMathInstruct-2", _problem_answer("problem", "expected_answer"),
+    legacy_split="train_1M",  # NeMo RL's default; the hub's `train` split has 14M rows
 )
 gsm8k = DatasetAdapter("gsm8k", "openai/gsm8k", _gsm8k_row, subset="main")
 deepscaler = DatasetAdapter(
