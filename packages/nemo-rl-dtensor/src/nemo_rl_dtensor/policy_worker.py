@@ -101,7 +101,7 @@ class PolicyWorker:
             # The reference is the base model with the adapters off: no copy of the weights.
             self.lora_plan = merge_plan(self.module.state_dict(), lora_scalings(self.module))
         else:
-            store = "cpu" if config.offload_reference_to_cpu else self.device
+            store = "cpu" if config.dtensor.offload_reference_to_cpu else self.device
             self.reference = ReferenceWeights(self.module, store)
         self._tokenizer: Any = None
 
@@ -119,8 +119,8 @@ class PolicyWorker:
         ids, lengths = micro["input_ids"], micro["input_lengths"]
         with self._autocast():
             if bin_indices is not None:
-                return packed_logprobs(self.module, ids, lengths, bin_indices)
-            return padded_logprobs(self.module, ids, lengths)
+                return packed_logprobs(self.module, ids, lengths, bin_indices, self.device)
+            return padded_logprobs(self.module, ids, lengths, self.device)
 
     def _empty_pass(self, backward: bool) -> None:
         """A one-token pass that joins the FSDP collectives and adds exactly zero gradient."""
@@ -158,21 +158,25 @@ class PolicyWorker:
         optimizer and scheduler step on every rank, so weights and optimizer state stay as they
         were and the ranks stay identical.
         """
-        shard = shard.to(self.device)
+        # The shard stays on the host: micro-batches are cut and packed there and copied to the
+        # device without waiting, so the loop itself never stalls on queued GPU work.
         self.module.train()
         self.optimizer.zero_grad(set_to_none=True)
-        micro_results = []
-        nonfinite = 0
+        micro_results, losses = [], []
         micros = self._microbatches(shard, for_logprobs=False)
         for micro, bin_indices in micros:
             logprobs = self._microbatch_logprobs(micro, bin_indices)
-            loss, metrics = loss_fn(logprobs, micro, global_valid_tokens, global_valid_seqs)
+            on_device = micro.to(self.device, non_blocking=True)
+            loss, metrics = loss_fn(logprobs, on_device, global_valid_tokens, global_valid_seqs)
             loss.backward()
-            value = float(loss.detach())
-            nonfinite += not math.isfinite(value)
-            micro_results.append({**metrics, "loss": value})
+            losses.append(loss.detach().float())
+            micro_results.append(metrics)
         for _ in range(num_microbatches - len(micros)):
             self._empty_pass(backward=True)
+        # One device-to-host copy for every micro-batch's loss.
+        values = torch.stack(losses).cpu().tolist() if losses else []
+        nonfinite = sum(not math.isfinite(v) for v in values)
+        micro_results = [{**m, "loss": v} for m, v in zip(micro_results, values, strict=True)]
         grad_norm = self._clip_gradients()
         lr = self.optimizer.param_groups[0]["lr"]
         skip = self._any_rank(nonfinite > 0) or not math.isfinite(grad_norm)
@@ -209,8 +213,7 @@ class PolicyWorker:
         self, shard: BatchedDataDict, reference: bool, num_microbatches: int
     ) -> torch.Tensor:
         """[B, T] log-probs of this rank's shard under the current (or reference) weights, on CPU."""
-        shard = shard.to(self.device)
-        self.module.eval()
+        self.module.eval()  # the shard stays on the host (see train_update)
         out = torch.zeros(shard["input_ids"].shape, dtype=torch.float32)
         groups = plan_microbatches(shard["input_lengths"], self.config, for_logprobs=True)
         if reference and self.reference is None:  # LoRA: the base model is the reference
@@ -227,12 +230,17 @@ class PolicyWorker:
     def _fill_logprobs(
         self, shard: BatchedDataDict, groups: list[list[int]], out: torch.Tensor, n: int
     ) -> None:
+        results = []
         for group in groups:
             micro = shard.select_indices(group)
             packed_bin = list(range(len(group))) if self.config.sequence_packing else None
-            out[group] = self._microbatch_logprobs(micro, packed_bin).float().cpu()
+            results.append((group, self._microbatch_logprobs(micro, packed_bin).float()))
         for _ in range(n - len(groups)):
             self._empty_pass(backward=False)
+        # One copy to the host once every pass is queued: one wait, not one per micro-batch.
+        if results:
+            rows = [i for group, _ in results for i in group]
+            out[rows] = torch.cat([values for _, values in results]).cpu()
 
     # ------------------------------------------------------------------ weights and checkpoints
     def weight_manifest(self) -> list[tuple[str, tuple[int, ...], torch.dtype]]:

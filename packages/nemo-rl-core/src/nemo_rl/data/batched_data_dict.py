@@ -249,8 +249,9 @@ class BatchedDataDict(dict):
                 out[key] = [item for item in value for _ in range(num_repeats)]
         return type(self)(out)
 
-    def to(self, device: torch.device | str) -> BatchedDataDict:
-        """Tensors moved to `device` (lists are shared as they are).
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> BatchedDataDict:
+        """Tensors moved to `device` (lists are shared as they are). `non_blocking=True` queues
+        host-to-GPU copies without waiting for the GPU's pending work (a blocking copy does).
 
         Example:
             >>> import torch
@@ -258,7 +259,10 @@ class BatchedDataDict(dict):
             'cpu'
         """
         return type(self)(
-            {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in self.items()}
+            {
+                k: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v
+                for k, v in self.items()
+            }
         )
 
     # ------------------------------------------------------------------ distribution

@@ -58,9 +58,16 @@ def length_mask(lengths: torch.Tensor, seq_len: int) -> torch.Tensor:
 
 
 def padded_logprobs(
-    model: torch.nn.Module, input_ids: torch.Tensor, lengths: torch.Tensor
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    lengths: torch.Tensor,
+    device: torch.device | None = None,
 ) -> torch.Tensor:
     """Log-probs of a right-padded batch [B, T]; the forward runs only up to the longest length.
+
+    `device` is where the model runs (default: `input_ids`' device). Host inputs are moved there
+    without waiting for the GPU's queued work, and host `lengths` are read without a sync: keep
+    them on the CPU in a loop over micro-batches.
 
     Example:
         >>> import torch
@@ -70,12 +77,13 @@ def padded_logprobs(
         >>> padded_logprobs(Uniform(), torch.tensor([[1, 2, 0]]), torch.tensor([2])).exp().tolist()
         [[1.0, 0.25, 1.0]]
     """
+    device = device or input_ids.device
     seq_len = input_ids.shape[1]
     longest = int(lengths.max()) if lengths.numel() else 0
     if longest < 1:
-        return torch.zeros(input_ids.shape, dtype=torch.float32, device=input_ids.device)
-    ids = input_ids[:, :longest]
-    mask = length_mask(lengths, longest)
+        return torch.zeros(input_ids.shape, dtype=torch.float32, device=device)
+    ids = input_ids[:, :longest].to(device, non_blocking=True)
+    mask = length_mask(lengths, longest).to(device, non_blocking=True)
     logits = model(input_ids=ids, attention_mask=mask.long(), use_cache=False).logits
     out = token_logprobs(logits, ids) * mask
     return torch.nn.functional.pad(out, (0, seq_len - longest))
@@ -86,12 +94,15 @@ def packed_logprobs(
     input_ids: torch.Tensor,
     lengths: Sequence[int] | torch.Tensor,
     bin_indices: Sequence[int],
+    device: torch.device | None = None,
 ) -> torch.Tensor:
     """Log-probs of the samples `bin_indices` of a right-padded batch, run as one packed row.
 
     The sequences are concatenated without padding; `position_ids` restart at 0 for each, which
     transformers turns into a block-diagonal causal mask (no attention across sequences). Returns
-    [len(bin_indices), T] in the padded layout, rows in `bin_indices` order.
+    [len(bin_indices), T] in the padded layout, rows in `bin_indices` order. `device` is where
+    the model runs (default: `input_ids`' device): the row is built where `input_ids` are (on
+    the host, no GPU sync) and then moved there without waiting.
 
     Example:
         >>> import torch
@@ -102,8 +113,10 @@ def packed_logprobs(
         >>> packed_logprobs(Uniform(), ids, lengths, [0, 2]).exp().tolist()  # samples 0 and 2
         [[1.0, 0.25], [1.0, 0.25]]
     """
+    device = device or input_ids.device
     packed = build_packed_batch(input_ids, lengths, bin_indices)
-    ids, positions = packed["input_ids"], packed["position_ids"]
+    ids = packed["input_ids"].to(device, non_blocking=True)
+    positions = packed["position_ids"].to(device, non_blocking=True)
     logits = model(input_ids=ids, position_ids=positions, use_cache=False).logits
     # A sequence's first token is not predicted from the previous sequence's last one.
     row = token_logprobs(logits, ids) * (positions != 0)
