@@ -68,3 +68,29 @@ def test_reference_weights_swap_in_and_back():
         assert torch.equal(p, q)
     with ref.swapped_in(model):  # a second swap still gives the initial weights
         assert torch.equal(next(model.parameters()), initial[0])
+
+
+def test_backend_logprobs_packed_equal_unpacked(tiny_qwen2_path):
+    """Through the training backend: packing several sequences per micro-batch (position_ids
+    restarting per sequence) gives the padded pass's log-probs within 1e-5 in float32."""
+    from nemo_rl.config import PolicyConfig
+    from nemo_rl.data import BatchedDataDict
+    from nemo_rl.infra.cluster import InlineCluster
+    from nemo_rl_dtensor import DTensorTrainingBackend
+
+    gen = torch.Generator().manual_seed(3)
+    lengths = torch.randint(1, 25, (9,), generator=gen)
+    ids = torch.randint(6, 200, (9, 24), generator=gen) * (torch.arange(24) < lengths[:, None])
+    batch = BatchedDataDict(input_ids=ids, input_lengths=lengths)
+    results = []
+    for options in ({"logprob_batch_size": 4},
+                    {"sequence_packing": True, "max_tokens_per_microbatch": 48}):
+        backend = DTensorTrainingBackend()
+        backend.setup(PolicyConfig(model_name=str(tiny_qwen2_path), precision="float32", **options),
+                      InlineCluster(device="cpu"))
+        results.append(backend.get_logprobs(batch))
+        backend.shutdown()
+    padded, packed = results
+    torch.testing.assert_close(packed, padded, atol=1e-5, rtol=0)
+    assert (packed * (torch.arange(24) >= lengths[:, None]) == 0).all()  # padding stays 0
+    assert (packed[:, 1:].abs().sum(-1) > 0)[lengths > 1].all()  # real values, not zeros
