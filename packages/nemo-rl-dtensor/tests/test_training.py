@@ -114,3 +114,11 @@ def test_bad_inputs_raise_clear_errors(tiny_model_path, sft_batch):
         make_backend(tiny_model_path, precision="float16")
     with pytest.raises(FileNotFoundError, match="no such directory"):
         make_backend(tiny_model_path / "missing")
+
+
+def test_backend_options_are_refused_not_ignored(tiny_qwen2_path):
+    from nemo_rl.config import ConfigError
+
+    config = PolicyConfig(model_name=str(tiny_qwen2_path), backend_options={"cpu_offload": True})
+    with pytest.raises(ConfigError, match=r"policy.backend_options \['cpu_offload'\] are not read by the dtensor backend"):
+        DTensorTrainingBackend().setup(config, InlineCluster(device="cpu"))

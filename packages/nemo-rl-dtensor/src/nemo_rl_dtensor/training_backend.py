@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from nemo_rl.config import ConfigError
 from nemo_rl.config.policy import PolicyConfig
 from nemo_rl.data import BatchedDataDict
 from nemo_rl.protocols import (
@@ -59,7 +60,16 @@ class DTensorTrainingBackend:
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, config: PolicyConfig, cluster: Cluster) -> None:
-        """Load and shard the model on every worker; build optimizer, scheduler and reference copy."""
+        """Load and shard the model on every worker; build optimizer, scheduler and reference copy.
+
+        This backend's own settings are `policy.dtensor`; it reads no `policy.backend_options`,
+        so any there are refused rather than ignored."""
+        if config.backend_options:
+            raise ConfigError(
+                f"policy.backend_options {sorted(config.backend_options)} are not read by the "
+                "dtensor backend; its settings are under policy.dtensor (offload_reference_to_cpu) "
+                "and the common policy fields: remove policy.backend_options"
+            )
         self.config = config
         self.world_size = cluster.world_size
         self._group = cluster.spawn(PolicyWorker, config, cluster.device_type)
@@ -156,7 +166,7 @@ class DTensorTrainingBackend:
         """[B, T] log p(token t | tokens < t) of the unscaled model (temperature 1, no filtering).
 
         Column 0 and padding are 0. `reference=True` uses the initial weights (swapped in from CPU
-        when `offload_reference_to_cpu`). Returned on CPU.
+        when `policy.dtensor.offload_reference_to_cpu`). Returned on CPU.
         """
         check_batch(batch, ("input_ids", "input_lengths"))
         padded, size = pad_to_multiple(

@@ -226,8 +226,8 @@ POLICY_RULES: list[Rule] = [
          when=_is("dtensor", "dtensor_cfg")),
     Rule("policy.activation_checkpointing_enabled", "policy.activation_checkpointing"),
     *dropped("nemo-rl has one DTensor implementation", "policy.dtensor_cfg._v2"),
-    Rule("policy.dtensor_cfg.*", "policy.backend_options.{rest}", "when backend is dtensor",
-         backend_option("policy.dtensor_cfg", DTENSOR_DEFAULTS), _is("dtensor", "dtensor_cfg")),
+    Rule("policy.dtensor_cfg.*", None, "dropped with a reason unless empty, default or disabled",
+         _unmapped_dtensor, _is("dtensor", "dtensor_cfg")),
     Rule("policy.optimizer", "policy.optimizer", "null", lambda v, c: Drop(
         "null: the Megatron backend uses policy.megatron_cfg.optimizer" if v is None else "empty")),
     Rule("policy.optimizer.name", "policy.optimizer.name", "torch class -> adamw/adam/sgd",

@@ -14,6 +14,7 @@ from typing import Any
 from nemo_rl.config.algorithm import AlgorithmConfig
 from nemo_rl.config.base import ConfigModel
 from nemo_rl.config.cluster import ClusterConfig
+from nemo_rl.config.dtensor import DTensorConfig
 from nemo_rl.config.errors import ConfigError
 from nemo_rl.config.generation import GenerationConfig, SamplingParams
 from nemo_rl.config.infra import (
@@ -59,6 +60,7 @@ __all__ = [
     "ConfigError",
     "ConfigModel",
     "DataConfig",
+    "DTensorConfig",
     "GenerationConfig",
     "LoRAConfig",
     "LoggerConfig",

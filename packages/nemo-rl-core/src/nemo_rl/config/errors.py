@@ -269,6 +269,11 @@ def unknown_key_message(path: str, owner: type[BaseModel] | None) -> str:
         >>> unknown_key_message("policy.optimizer.learning_rate", OptimizerConfig)
         "unknown key 'policy.optimizer.learning_rate'; did you mean 'lr'?"
     """
+    from nemo_rl.config.dtensor import moved_key_hint
+
+    moved = moved_key_hint(path)
+    if moved:
+        return f"unknown key '{path}': {moved}"
     leaf = path.rsplit(".", 1)[-1]
     parent = path.rsplit(".", 1)[0] if "." in path else ""
     algorithm_field = owner.model_fields.get("algorithm") if owner is not None else None

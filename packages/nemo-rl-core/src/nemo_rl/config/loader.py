@@ -256,7 +256,7 @@ def apply_overrides(
         if op == "set" and not exists:
             problem = _in_model(config_class, parts) or f"unknown key '{key}'"
             # A key with a known right name needs that name, not the '+' of a free-form mapping.
-            if "did you mean" in problem or "s name for" in problem:
+            if "did you mean" in problem or "s name for" in problem or "moved to" in problem:
                 raise ConfigError(f"override '{key}': {problem}")
             raise ConfigError(
                 f"override '{key}': {problem} (to add a new key under a mapping such as "

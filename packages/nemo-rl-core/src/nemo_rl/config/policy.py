@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from nemo_rl.config.base import ConfigModel
+from nemo_rl.config.dtensor import DTensorConfig, moved_field_problem
 from nemo_rl.config.lora import LoRAConfig
 from nemo_rl.config.megatron import MegatronConfig
 from nemo_rl.config.types import (
@@ -148,9 +149,10 @@ class PolicyConfig(ConfigModel):
     activation_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory, more compute."
     )
-    offload_reference_to_cpu: bool = Field(
-        True, description="Keep reference weights on CPU and swap them in for reference log-probs "
-        "(with LoRA there is no copy: the reference is the model with its adapters off)."
+    dtensor: DTensorConfig = Field(
+        default_factory=DTensorConfig,
+        description="Options of the dtensor backend (reference weights on CPU); only with "
+        "backend: dtensor.",
     )
     lora: LoRAConfig = Field(
         default_factory=LoRAConfig,
@@ -161,6 +163,14 @@ class PolicyConfig(ConfigModel):
         description="Parallelism and recomputation of the megatron backend; only with backend: "
         "megatron.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        problem = moved_field_problem(data)
+        if problem:
+            raise ValueError(problem)
+        return data
 
     @model_validator(mode="after")
     def _check_batch_sizes(self) -> PolicyConfig:
@@ -179,6 +189,13 @@ class PolicyConfig(ConfigModel):
             raise ValueError(
                 f"policy.megatron is set but policy.backend is {self.backend!r}, which does not "
                 "read it; set policy.backend: megatron, or remove the policy.megatron section"
+            )
+        # Compared with the defaults, not model_fields_set: a full dump of any run names the
+        # section, and loading that dump back must work.
+        if self.dtensor != DTensorConfig() and self.backend != "dtensor":
+            raise ValueError(
+                f"policy.dtensor is set but policy.backend is {self.backend!r}, which does not "
+                "read it; set policy.backend: dtensor, or remove the policy.dtensor section"
             )
         return self
 

@@ -1,7 +1,8 @@
 """A frozen copy of the initial policy weights, swapped into the live model for reference log-probs.
 
-The copy holds each rank's local shard only (the same layout as the live parameters), on CPU when
-`offload_reference_to_cpu` is set, so the accelerator never holds two models. Swapping exchanges
+The copy holds each rank's local shard only (the same layout as the live parameters), on CPU if
+asked (the dtensor backend's `policy.dtensor.offload_reference_to_cpu`), so the accelerator never
+holds two models. Swapping exchanges
 values in place, so FSDP2's parameter storage is never replaced.
 
 Example:

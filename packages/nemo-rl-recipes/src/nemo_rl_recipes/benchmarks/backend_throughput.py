@@ -45,7 +45,7 @@ def bench_training(model_dir: Path, batch: int, seq_len: int, steps: int) -> dic
     backend = DTensorTrainingBackend()
     backend.setup(
         PolicyConfig(model_name=str(model_dir), activation_checkpointing=True,
-                     train_micro_batch_size=batch, offload_reference_to_cpu=True),
+                     train_micro_batch_size=batch, dtensor={"offload_reference_to_cpu": True}),
         InlineCluster(),
     )
     gen = torch.Generator().manual_seed(0)
