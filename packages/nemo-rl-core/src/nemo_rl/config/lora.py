@@ -27,7 +27,7 @@ DropoutProbability = Annotated[float, Strict(), AllowInfNan(False), Ge(0), Lt(1)
 
 
 class LoRAConfig(ConfigModel):
-    """LoRA adapters on the policy (see the module docstring).
+    """LoRA: train low-rank adapters (`W x + (alpha / rank) B A x`, W frozen) instead of all weights.
 
     Setting any other field while `enabled` is false is an error: the setting would otherwise be
     ignored without a word.
