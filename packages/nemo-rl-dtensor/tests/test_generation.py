@@ -184,14 +184,19 @@ def test_logprobs_need_no_scoring_pass(tiny_qwen2_path):
     trainer, gen = make_trainer(tiny_qwen2_path), make_generator(tiny_qwen2_path)
     prompts = encode(gen, PROMPTS)
     gen.share_module(trainer.inline_module())
-    calls = []
-    hook = gen.model.register_forward_hook(lambda *_: calls.append(1))
+    widths = []  # tokens fed to each forward pass
+    hook = gen.model.register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
     try:
         out = gen.generate(prompts, SamplingParams(temperature=1.0, max_new_tokens=9, seed=0,
                                                    stop_token_ids=[]))
     finally:
         hook.remove()
-    assert len(calls) == out["output_ids"].shape[1]
+    assert len(widths) == out["output_ids"].shape[1]
+    # The prompt once, then one token per step: the KV cache is used although the training
+    # module's config says use_cache=False.
+    assert widths[0] == prompts["input_ids"].shape[1] and set(widths[1:]) == {1}
     scored = trainer.get_logprobs(prompt_plus_generation(prompts, out))
     for i in range(prompts.size):
         p, n = int(prompts["input_lengths"][i]), int(out["lengths"][i])
