@@ -30,6 +30,14 @@ DESCRIPTIONS = {
 }
 
 
+USAGE = (
+    "Train without a config file. Each flag sets the config key named after its help; more keys "
+    "as key=value. The config starts from the algorithm's defaults, or from --template NAME. "
+    "--print-config prints it as YAML for `nemo-rl train`; --dry-run checks everything and "
+    "trains nothing."
+)
+
+
 @dataclass(frozen=True)
 class Flag:
     """A command-line flag that sets one config key, for the algorithms listed (all if empty)."""
@@ -61,7 +69,7 @@ FLAGS = (
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add the `sft`, `grpo` and `dpo` subcommands."""
     for algorithm, description in DESCRIPTIONS.items():
-        parser = subparsers.add_parser(algorithm, help=description, description=__doc__.split("\n\n")[1])
+        parser = subparsers.add_parser(algorithm, help=description, description=USAGE)
         for flag in FLAGS:
             if not flag.algorithms or algorithm in flag.algorithms:
                 parser.add_argument(
