@@ -74,13 +74,18 @@ def build_optimizer(
         ('AdamW', 0.1)
     """
     params = [p for p in params if p.requires_grad]
+    # On the GPU, one fused kernel per parameter group instead of a dozen foreach passes over
+    # weights, gradients and both moments (the update of a 1.5B model is memory-bound).
+    fused = bool(params) and all(p.device.type == "cuda" for p in params)
     if cfg.name == "adamw":
         return torch.optim.AdamW(
-            params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
+            params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
+            fused=fused or None,
         )
     if cfg.name == "adam":
         return torch.optim.Adam(
-            params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
+            params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
+            fused=fused or None,
         )
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
