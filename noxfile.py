@@ -1,5 +1,6 @@
 """Nox sessions. `nox -s lint`, `nox -s core` (core tests with only core's dependencies),
-`nox -s tests` (the whole CPU workspace), `nox -s vllm` (the vLLM backend against the real
+`nox -s tests` (the whole CPU workspace), `nox -s docs` (the documentation site, `mkdocs build
+--strict`), `nox -s vllm` (the vLLM backend against the real
 engine on the CPU, in its own environment; not a default session).
 
 The Megatron backend is not available yet (nemo-rl-megatron is an empty skeleton with no tests),
@@ -11,7 +12,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "core", "tests"]
+nox.options.sessions = ["lint", "core", "tests", "docs"]
 
 CORE = "packages/nemo-rl-core"
 DTENSOR = "packages/nemo-rl-dtensor"
@@ -44,6 +45,20 @@ def tests(session: nox.Session) -> None:
     session.run_install("uv", "sync", "--locked", env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location})
     session.run("pytest", *session.posargs)
 
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built with `mkdocs build --strict` into site/ (any warning fails).
+
+    Only the locked `docs` group is installed: mkdocstrings reads the packages' sources without
+    importing them, so the build needs neither torch nor a GPU and touches no network.
+    """
+    session.run_install(
+        "uv", "sync", "--locked", "--only-group", "docs",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session(venv_backend="venv")

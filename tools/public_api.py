@@ -49,12 +49,15 @@ class PublicName:
 
     @property
     def target(self) -> str:
-        """Where the object is defined ("pkg.mod.Class"), or the exporting path for data."""
+        """Where the object is defined ("pkg.mod.Class"); for data (constants, type aliases), the
+        module whose source assigns it."""
         owner = getattr(self.obj, "__module__", None)
         qualname = getattr(self.obj, "__qualname__", None)
         defined = inspect.isclass(self.obj) or inspect.isroutine(self.obj)
         if defined and owner and qualname and "<" not in qualname:
             return f"{owner}.{qualname}"
+        for mod in _defining_modules(self):
+            return f"{mod.__name__}.{self.name}"
         return f"{self.module}.{self.name}"
 
 
@@ -127,24 +130,43 @@ def docstring(entry: PublicName) -> str | None:
         return obj.__dict__.get("__doc__") or None
     if inspect.isroutine(obj) or inspect.ismodule(obj):
         return obj.__doc__ or None
-    for mod in list(sys.modules.values()):
-        name = getattr(mod, "__name__", "")
-        if name.split(".")[0] != entry.module.split(".")[0] or vars(mod).get(entry.name) is not obj:
-            continue
-        found = _attribute_docstring(getattr(mod, "__file__", None), entry.name)
+    for mod in _defining_modules(entry):
+        found = _attribute_docstring(mod.__file__, entry.name)
         if found:
             return found
     return None
 
 
-def _attribute_docstring(path: str | None, name: str) -> str | None:
-    if not path or not path.endswith(".py"):
-        return None
-    body = ast.parse(Path(path).read_text(encoding="utf-8")).body
-    for stmt, following in zip(body, body[1:], strict=False):
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
-        if not any(isinstance(t, ast.Name) and t.id == name for t in targets):
+def _defining_modules(entry: PublicName) -> list[Any]:
+    """Loaded modules of the entry's package whose own source assigns the entry's data object."""
+    found = []
+    for mod in list(sys.modules.values()):
+        name = getattr(mod, "__name__", "") or ""
+        if name.split(".")[0] != entry.module.split(".")[0]:
             continue
+        if vars(mod).get(entry.name) is not entry.obj or not getattr(mod, "__file__", None):
+            continue
+        if _assigns(mod.__file__, entry.name):
+            found.append(mod)
+    return sorted(found, key=lambda m: m.__name__)
+
+
+def _assigns(path: str, name: str) -> bool:
+    return any(True for _ in _assignments(path, name))
+
+
+def _assignments(path: str, name: str) -> Any:
+    if not path.endswith(".py"):
+        return
+    body = ast.parse(Path(path).read_text(encoding="utf-8")).body
+    for i, stmt in enumerate(body):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            yield body[i + 1] if i + 1 < len(body) else None
+
+
+def _attribute_docstring(path: str, name: str) -> str | None:
+    for following in _assignments(path, name):
         if (
             isinstance(following, ast.Expr)
             and isinstance(following.value, ast.Constant)
