@@ -29,7 +29,7 @@ VLLM_CPU_BREAKERS = ("torchvision", "torchaudio", "torchcodec")
 def lint(session: nox.Session) -> None:
     """ruff over the whole workspace."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "packages", "tests", "noxfile.py")
+    session.run("ruff", "check", "packages", "tests", "tools", "noxfile.py")
 
 
 @nox.session
