@@ -126,7 +126,10 @@ def test_python_blocks_run(page: Path, docs_model: Path, tmp_path: Path, monkeyp
                 exec(compile(code, f"{_page_id(page)}:{line}", "exec"), namespace)
             except Exception as err:
                 raise AssertionError(
-                    f"the python block at {_page_id(page)}:{line} failed: {err!r}"
+                    f"the python block at {_page_id(page)}:{line} failed: {err!r}; fix the page "
+                    "(blocks run in order, from a directory holding the quickstart's model path), "
+                    "or, for a block that genuinely needs a GPU or the hub, put "
+                    "`<!-- docs-test: skip: <why> -->` on the line before its fence"
                 ) from err
     finally:
         torch.set_num_threads(threads)
