@@ -18,6 +18,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -35,10 +36,43 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def bench_training(model_dir: Path, batch: int, seq_len: int, steps: int) -> dict[str, float]:
-    from nemo_rl.algorithms.sft import NLLLoss
-    from nemo_rl.config import PolicyConfig
+def random_training_batch(batch: int, seq_len: int) -> Any:
+    """`batch` rows of `seq_len` random tokens (seeded), every token trained on.
+
+    Example:
+        >>> random_training_batch(2, 5)["input_ids"].shape
+        torch.Size([2, 5])
+    """
     from nemo_rl.data import BatchedDataDict
+
+    gen = torch.Generator().manual_seed(0)
+    return BatchedDataDict(
+        input_ids=torch.randint(10, 250, (batch, seq_len), generator=gen),
+        input_lengths=torch.full((batch,), seq_len),
+        token_mask=torch.ones(batch, seq_len),
+        sample_mask=torch.ones(batch),
+    )
+
+
+def timed_train_steps(backend: Any, data: Any, steps: int) -> tuple[float, list[float]]:
+    """(seconds per step over `steps` SFT updates after one untimed warm-up, every loss).
+
+    Example:
+        >>> # seconds, losses = timed_train_steps(backend, random_training_batch(8, 1024), 3)
+    """
+    from nemo_rl.algorithms.sft import NLLLoss
+
+    losses = [backend.train_step(data, NLLLoss())["loss"]]  # warm-up (allocator, kernels)
+    _sync()
+    started = time.perf_counter()
+    for _ in range(steps):
+        losses.append(backend.train_step(data, NLLLoss())["loss"])
+    _sync()
+    return (time.perf_counter() - started) / steps, losses
+
+
+def bench_training(model_dir: Path, batch: int, seq_len: int, steps: int) -> dict[str, float]:
+    from nemo_rl.config import PolicyConfig
     from nemo_rl.infra.cluster import InlineCluster
     from nemo_rl_dtensor import DTensorTrainingBackend
 
@@ -48,20 +82,7 @@ def bench_training(model_dir: Path, batch: int, seq_len: int, steps: int) -> dic
                      train_micro_batch_size=batch, dtensor={"offload_reference_to_cpu": True}),
         InlineCluster(),
     )
-    gen = torch.Generator().manual_seed(0)
-    data = BatchedDataDict(
-        input_ids=torch.randint(10, 250, (batch, seq_len), generator=gen),
-        input_lengths=torch.full((batch,), seq_len),
-        token_mask=torch.ones(batch, seq_len),
-        sample_mask=torch.ones(batch),
-    )
-    backend.train_step(data, NLLLoss())  # warm-up (allocator, kernels)
-    _sync()
-    started = time.perf_counter()
-    for _ in range(steps):
-        backend.train_step(data, NLLLoss())
-    _sync()
-    seconds = (time.perf_counter() - started) / steps
+    seconds, _ = timed_train_steps(backend, random_training_batch(batch, seq_len), steps)
     started = time.perf_counter()
     exported = sum(t.numel() for _, t in backend.export_weights())
     export_s = time.perf_counter() - started
