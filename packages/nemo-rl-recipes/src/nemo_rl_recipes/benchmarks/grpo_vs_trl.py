@@ -290,6 +290,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["trl"] = run_trl(model, settings, work / "trl")
         summaries["trl"] = summarise(f"trl {trl.__version__}", results["trl"], settings)
         free_memory()
+    print(f"summary ({device_name()}, steady state over steps {settings.warmup + 1}-{settings.steps}):")
+    for name, summary in summaries.items():  # again at the end, after TRL's own log lines
+        print(format_row(name, summary), flush=True)
     if len(summaries) == 2:
         ratio = summaries["ours"]["step_s"] / summaries["trl"]["step_s"]
         results["step_time_ratio"] = ratio
