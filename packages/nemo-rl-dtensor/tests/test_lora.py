@@ -121,6 +121,34 @@ def test_export_and_checkpoint_give_the_merged_policy(tiny_qwen2_path, sft_batch
     assert resumed.train_step(sft_batch, NLLLoss())["loss"] == pytest.approx(next_loss, abs=1e-6)
 
 
+def test_generation_on_the_shared_module_runs_the_adapters(tiny_qwen2_path, sft_batch):
+    from nemo_rl.config import GenerationConfig, SamplingParams
+    from nemo_rl.data import BatchedDataDict
+    from nemo_rl_dtensor import HFGenerationBackend
+
+    backend = make_backend(tiny_qwen2_path)
+    for _ in range(2):
+        backend.train_step(sft_batch, NLLLoss())
+    prompts = BatchedDataDict(input_ids=sft_batch["input_ids"][:, :4].clone(),
+                              input_lengths=sft_batch["input_lengths"].clamp(max=4))
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=6)
+    outputs = []
+    for shared in (True, False):
+        gen = HFGenerationBackend()
+        gen.setup(GenerationConfig(model_name=str(tiny_qwen2_path)), InlineCluster(device="cpu"))
+        if shared:  # colocated on one inline worker: generation runs on the training module
+            gen.share_module(backend.inline_module())
+        else:  # its own copy, refit with the merged weights
+            gen.update_weights(backend.export_weights())
+        outputs.append(gen.generate(prompts, greedy))
+    assert torch.equal(outputs[0]["output_ids"], outputs[1]["output_ids"])
+    torch.testing.assert_close(outputs[0]["logprobs"], outputs[1]["logprobs"], atol=1e-5, rtol=0)
+    untrained = HFGenerationBackend()
+    untrained.setup(GenerationConfig(model_name=str(tiny_qwen2_path)), InlineCluster(device="cpu"))
+    assert not torch.allclose(untrained.generate(prompts, greedy)["logprobs"],
+                              outputs[0]["logprobs"], atol=1e-3)
+
+
 def test_two_fsdp2_ranks_match_one(tiny_qwen2_path, sft_batch, tmp_path):
     single = make_backend(tiny_qwen2_path, layers=[1])
     expected = [single.train_step(sft_batch, NLLLoss())["loss"] for _ in range(2)]

@@ -37,6 +37,7 @@ from nemo_rl_dtensor.batching import (
     pad_to_multiple,
     plan_microbatches,
 )
+from nemo_rl_dtensor.lora import is_lora_model
 from nemo_rl_dtensor.policy_worker import PolicyWorker, merge_metrics
 
 NONFINITE_KEYS = (SKIPPED_UPDATES, NONFINITE_MICROBATCHES)
@@ -90,7 +91,8 @@ class DTensorTrainingBackend:
 
     def inline_module(self) -> torch.nn.Module:
         """The live HF module when the single worker runs in this process (for weight sharing with
-        `HFGenerationBackend.share_module`); raises for any other cluster.
+        `HFGenerationBackend.share_module`); raises for any other cluster. With LoRA it is the HF
+        model with its adapter layers (their output included in every forward).
 
         Example:
             >>> # generation.share_module(training.inline_module())
@@ -102,6 +104,10 @@ class DTensorTrainingBackend:
                 f"process); this backend runs {self.world_size} worker(s) elsewhere: use "
                 "export_weights() with update_weights() instead"
             )
+        if is_lora_model(worker.module):
+            # The HF model inside peft's wrapper, its adapters in place: what generate() and
+            # forward hooks run on (peft's own generate() bypasses the wrapper's forward).
+            return worker.module.get_base_model()
         return worker.module
 
     def parameter_counts(self) -> dict[str, int]:
