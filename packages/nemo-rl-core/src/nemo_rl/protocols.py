@@ -48,9 +48,12 @@ class WorkerGroup(Protocol):
 
     world_size: int
 
-    def run(self, method: str, *args: Any, **kwargs: Any) -> list[Any]: ...
-    def run_sharded(self, method: str, shards: Sequence[tuple]) -> list[Any]: ...
-    def shutdown(self) -> None: ...
+    def run(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        """Call `method(*args, **kwargs)` on every worker; their results in rank order."""
+    def run_sharded(self, method: str, shards: Sequence[tuple]) -> list[Any]:
+        """Call `method(*shards[i])` on worker i; their results in rank order."""
+    def shutdown(self) -> None:
+        """Stop the workers; the group (cluster) cannot be used afterwards."""
 
 
 @runtime_checkable
@@ -64,9 +67,12 @@ class Cluster(Protocol):
     world_size: int
 
     @property
-    def device_type(self) -> str: ...
-    def spawn(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> WorkerGroup: ...
-    def shutdown(self) -> None: ...
+    def device_type(self) -> str:
+        """The device the workers compute on: "cuda" or "cpu"."""
+    def spawn(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> WorkerGroup:
+        """Build `factory(*args, **kwargs)` on every worker; the group that drives them."""
+    def shutdown(self) -> None:
+        """Stop the workers; the group (cluster) cannot be used afterwards."""
 
 
 @runtime_checkable
@@ -99,14 +105,27 @@ class TrainingBackend(Protocol):
 
     Optional capability: `InlineModuleSource` (share the live module with generation)."""
 
-    def setup(self, config: PolicyConfig, cluster: Cluster) -> None: ...
-    def train_step(self, batch: BatchedDataDict, loss_fn: LossFunction) -> dict[str, float]: ...
-    def get_logprobs(self, batch: BatchedDataDict, reference: bool = False) -> torch.Tensor: ...
-    def save_checkpoint(self, path: Path) -> None: ...
-    def load_checkpoint(self, path: Path) -> None: ...
-    def export_weights(self) -> Iterator[tuple[str, torch.Tensor]]: ...
-    def offload(self) -> None: ...
-    def onload(self) -> None: ...
+    def setup(self, config: PolicyConfig, cluster: Cluster) -> None:
+        """Load the model `config` names on the cluster's workers; build the optimizer, the
+        scheduler and the reference weights."""
+    def train_step(self, batch: BatchedDataDict, loss_fn: LossFunction) -> dict[str, float]:
+        """Optimizer updates over `batch` (`train_global_batch_size` sequences each, cut into
+        micro-batches), `loss_fn` called per micro-batch with the update's global valid counts;
+        returns metrics (loss, grad_norm, lr, ...)."""
+    def get_logprobs(self, batch: BatchedDataDict, reference: bool = False) -> torch.Tensor:
+        """Per-token log-probs [B, T] of `batch` under the current weights, or the initial ones with
+        `reference=True`; no gradient."""
+    def save_checkpoint(self, path: Path) -> None:
+        """Write weights (HF safetensors), optimizer and scheduler state into directory `path`."""
+    def load_checkpoint(self, path: Path) -> None:
+        """Restore what `save_checkpoint` wrote into `path`."""
+    def export_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """Stream (HF parameter name, full tensor) pairs of the current weights, for a generation
+        backend's `update_weights`."""
+    def offload(self) -> None:
+        """Free accelerator memory while generation uses the same GPUs (colocation)."""
+    def onload(self) -> None:
+        """Undo `offload` before the next training or log-prob pass."""
 
 
 @runtime_checkable
@@ -116,11 +135,16 @@ class GenerationBackend(Protocol):
     only, right padded), `logprobs` [B, L] of the sampled tokens, `lengths` [B] and `truncated` [B]
     (True when max_new_tokens was reached before a stop)."""
 
-    def setup(self, config: GenerationConfig, cluster: Cluster) -> None: ...
-    def generate(self, prompts: BatchedDataDict, sampling: SamplingParams) -> BatchedDataDict: ...
-    def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None: ...
-    def sleep(self) -> None: ...
-    def wake(self) -> None: ...
+    def setup(self, config: GenerationConfig, cluster: Cluster) -> None:
+        """Load the model `config` names for generation on the cluster's devices."""
+    def generate(self, prompts: BatchedDataDict, sampling: SamplingParams) -> BatchedDataDict:
+        """Sample one response per prompt row with `sampling` (outputs: see the class docstring)."""
+    def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
+        """Load new weights given as (HF name, tensor) pairs, as `export_weights` streams them."""
+    def sleep(self) -> None:
+        """Release accelerator memory (weights, caches) while the policy trains on the same GPUs."""
+    def wake(self) -> None:
+        """Restore what `sleep` released, before the next `generate`."""
 
 
 @runtime_checkable
@@ -193,4 +217,6 @@ class Environment(Protocol):
     """Scores (and for multi-turn tasks, continues) conversations. Single-turn is the common case:
     return done=True for every sample."""
 
-    def step(self, messages: list[list[Message]], metadata: list[dict[str, Any]]) -> EnvStep: ...
+    def step(self, messages: list[list[Message]], metadata: list[dict[str, Any]]) -> EnvStep:
+        """Score each conversation (and continue those not done); one entry per conversation in
+        every field of the result."""
