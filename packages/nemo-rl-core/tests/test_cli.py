@@ -103,11 +103,18 @@ def test_plugins_lists_group_name_target_and_package(capsys):
     assert any(" grpo " in line and "algorithms" in line for line in out.splitlines())
 
 
-def test_plugins_for_an_empty_group_says_none(capsys):
-    if registry.available("datasets"):
-        pytest.skip("a dataset plugin is installed here")
+def test_plugins_for_an_empty_group_says_none(capsys, monkeypatch):
+    entry_points = registry._entry_points
+    monkeypatch.setattr(registry, "_entry_points", lambda group: {} if group == "datasets" else entry_points(group))
+    assert not registry.available("datasets")  # core's dataset adapters hidden for this test
     assert main(["plugins", "--group", "datasets"]) == 0
     assert "no plugins installed in: datasets" in capsys.readouterr().out
+
+
+def test_plugins_lists_the_dataset_adapters_core_ships(capsys):
+    assert main(["plugins", "--group", "datasets"]) == 0
+    squad_row = next(line for line in capsys.readouterr().out.splitlines() if " squad " in line)
+    assert "nemo_rl.data.adapters.squad:squad" in squad_row and "nemo-rl-core" in squad_row
 
 
 def test_debug_flag_shows_the_exception_instead(tmp_path):

@@ -115,3 +115,32 @@ def test_the_wrong_script_fails_with_the_right_one_named(tmp_path):
     assert result.returncode == 2
     assert "error: run_dpo got a sft config; use run_sft" in result.stderr
     assert not (tmp_path / "results").exists()  # nothing was trained or written
+
+
+def _squad_copy(root: Path, n: int = 8) -> Path:
+    """A local copy of SQuAD in its own row format, one JSONL file per split."""
+    root.mkdir()
+    for split in ("train", "validation"):
+        _write_jsonl(root / f"{split}.jsonl", [
+            {"id": f"{split}{i}", "title": "sums", "context": f"{i} plus one is {i + 1}.",
+             "question": f"What is {i} plus one?",
+             "answers": {"text": [str(i + 1)], "answer_start": [len(f"{i} plus one is ")]}}
+            for i in range(n)])
+    return root
+
+
+def test_run_sft_trains_the_shipped_sft_yaml_with_only_a_local_copy_of_squad(tmp_path, tiny_model):
+    """NeMo RL's sft.yaml names squad for both splits: a data path is the one data override (the
+    others make the run tiny and CPU-only)."""
+    config = shutil.copy(LEGACY_DIR / "sft.yaml", tmp_path / "sft.yaml")
+    squad = _squad_copy(tmp_path / "squad")
+    result = _launch("run_sft", config, [
+        *_run_overrides(tmp_path, tiny_model),
+        f"+data.train.data_path={squad}",
+        "sft.max_num_steps=2",
+        "policy.train_global_batch_size=4",
+        "policy.train_micro_batch_size=2",
+    ], tmp_path)
+    records = _assert_trained(result, tmp_path, steps=2)
+    assert [r["step"] for r in records if "loss" in r] == [1, 2]
+    assert any("val/loss" in r for r in records)  # validation read the same copy's validation split

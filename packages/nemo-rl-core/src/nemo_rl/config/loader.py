@@ -53,7 +53,7 @@ def load_config(source: ConfigSource, overrides: Overrides = None) -> AlgorithmC
     """
     source_name: str | None = None
     if isinstance(source, AlgorithmConfig):
-        raw, base_dir = source.model_dump(), Path.cwd()
+        raw, base_dir = _given_values(source), Path.cwd()
     elif isinstance(source, Mapping):
         check_depth(source, "the config")  # before deepcopy, which would overflow the stack
         raw, base_dir = copy.deepcopy(dict(source)), Path.cwd()
@@ -81,6 +81,33 @@ def load_config(source: ConfigSource, overrides: Overrides = None) -> AlgorithmC
             raise ConfigError.from_validation_error(err, config_class) from None
     except ConfigError as err:
         raise err.with_source(source_name) if source_name else err from None
+
+
+def _given_values(config: AlgorithmConfig) -> dict[str, Any]:
+    """The values of `config` that were given or differ from the defaults, nested.
+
+    A full dump would mark every field as given when loaded back, which turns off what looks at
+    the given fields (column detection from the rows' shape, for one); the fields set alone would
+    miss values changed by assignment inside a default sub-section.
+
+    Example:
+        >>> from nemo_rl.config import SFTConfig
+        >>> cfg = SFTConfig(data={"prompt_key": "prompt"})
+        >>> cfg.policy.optimizer.lr = 1e-3
+        >>> _given_values(cfg)
+        {'algorithm': 'sft', 'policy': {'optimizer': {'lr': 0.001}}, 'data': {'prompt_key': 'prompt'}}
+    """
+    merged = config.model_dump(exclude_defaults=True)
+    _merge_into(merged, config.model_dump(exclude_unset=True))
+    return {"algorithm": config.algorithm, **merged}
+
+
+def _merge_into(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge_into(target[key], value)
+        else:
+            target.setdefault(key, value)
 
 
 def _load_legacy(raw: dict[str, Any], source: Any, overrides: Overrides) -> AlgorithmConfig | None:

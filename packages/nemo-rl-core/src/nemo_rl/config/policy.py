@@ -185,13 +185,13 @@ class PolicyConfig(ConfigModel):
                 "policy.sequence_packing needs policy.max_tokens_per_microbatch (the packed row "
                 "length in tokens); set it, for example to policy.max_total_sequence_length"
             )
-        if self.megatron.model_fields_set and self.backend != "megatron":
+        # Compared with the defaults, not model_fields_set: a full dump of any run names the
+        # section, and loading that dump back must work.
+        if self.megatron != MegatronConfig() and self.backend != "megatron":
             raise ValueError(
                 f"policy.megatron is set but policy.backend is {self.backend!r}, which does not "
                 "read it; set policy.backend: megatron, or remove the policy.megatron section"
             )
-        # Compared with the defaults, not model_fields_set: a full dump of any run names the
-        # section, and loading that dump back must work.
         if self.dtensor != DTensorConfig() and self.backend != "dtensor":
             raise ValueError(
                 f"policy.dtensor is set but policy.backend is {self.backend!r}, which does not "
