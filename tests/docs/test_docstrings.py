@@ -36,3 +36,25 @@ def test_checker_sees_a_missing_docstring():
     assert docstring(PublicName("nemo_rl", "undocumented", undocumented)) is None
     assert docstring(PublicName("nemo_rl.config.types", "Seed", __import__(
         "nemo_rl.config.types", fromlist=["Seed"]).Seed)).startswith("A random seed")
+
+
+def test_every_protocol_method_has_a_docstring():
+    """The protocols are the contract plugins implement: each method says what it must do."""
+    import inspect
+    from typing import Protocol
+
+    import nemo_rl.protocols as protocols
+
+    missing = []
+    for name, cls in vars(protocols).items():
+        if not (inspect.isclass(cls) and issubclass(cls, Protocol)):
+            continue
+        if cls.__module__ != protocols.__name__:  # imported names (collections.abc.Callable)
+            continue
+        for attr, value in vars(cls).items():
+            func = value.fget if isinstance(value, property) else value
+            if attr.startswith("_") and attr != "__call__" or not inspect.isfunction(func):
+                continue
+            if not func.__doc__:
+                missing.append(f"{name}.{attr}")
+    assert not missing, f"protocol methods without a docstring: {missing}"

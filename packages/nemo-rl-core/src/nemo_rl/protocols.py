@@ -90,7 +90,8 @@ class LossFunction(Protocol):
         batch: BatchedDataDict,
         global_valid_tokens: int,
         global_valid_seqs: int,
-    ) -> tuple[torch.Tensor, dict[str, float]]: ...
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The micro-batch's loss (a scalar tensor to backpropagate) and its metrics."""
 
 
 @runtime_checkable
@@ -167,7 +168,8 @@ class InlineModuleSource(Protocol):
         True
     """
 
-    def inline_module(self) -> torch.nn.Module: ...
+    def inline_module(self) -> torch.nn.Module:
+        """The live policy module; raises when it does not live in this process."""
 
 
 @runtime_checkable
@@ -184,7 +186,8 @@ class ModuleSharingGeneration(Protocol):
         True
     """
 
-    def share_module(self, module: torch.nn.Module) -> None: ...
+    def share_module(self, module: torch.nn.Module) -> None:
+        """Generate with `module` from now on, instead of a copy of the weights."""
 
 
 @dataclass
