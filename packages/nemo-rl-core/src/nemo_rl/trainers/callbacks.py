@@ -24,13 +24,31 @@ if TYPE_CHECKING:
 class Callback:
     """Base class with a no-op for every lifecycle event."""
 
-    def on_fit_start(self, trainer: BaseTrainer) -> None: ...
-    def on_fit_end(self, trainer: BaseTrainer, result: FitResult) -> None: ...
-    def on_step_start(self, trainer: BaseTrainer, step: int) -> None: ...
-    def on_rollout_end(self, trainer: BaseTrainer, rollout: Any, metrics: dict[str, float]) -> None: ...
-    def on_step_end(self, trainer: BaseTrainer, metrics: dict[str, float]) -> None: ...
-    def on_validation_end(self, trainer: BaseTrainer, metrics: dict[str, float]) -> None: ...
-    def on_checkpoint(self, trainer: BaseTrainer, path: Path) -> None: ...
+    def on_fit_start(self, trainer: BaseTrainer) -> None:
+        """After setup (and any resume), before the first step; `trainer.state.step` is where
+        the run starts."""
+
+    def on_fit_end(self, trainer: BaseTrainer, result: FitResult) -> None:
+        """After the last step, with the run's `FitResult`."""
+
+    def on_step_start(self, trainer: BaseTrainer, step: int) -> None:
+        """Before step `step + 1` takes its rows (`step` counts the steps already done)."""
+
+    def on_rollout_end(self, trainer: BaseTrainer, rollout: Any, metrics: dict[str, float]) -> None:
+        """GRPO: after the rollout of a step is scored, with its advantages computed, before the
+        policy trains on it. `rollout` is the batch (`rewards`, `shaped_rewards`, `advantages`,
+        `messages`, ...); `metrics` the step's metrics so far. To change advantages, register an
+        advantage estimator instead of editing the batch here."""
+
+    def on_step_end(self, trainer: BaseTrainer, metrics: dict[str, float]) -> None:
+        """After a step (and its validation, if one ran), with everything it logged, before its
+        checkpoint is written."""
+
+    def on_validation_end(self, trainer: BaseTrainer, metrics: dict[str, float]) -> None:
+        """After a validation pass, with its `val/`-prefixed metrics."""
+
+    def on_checkpoint(self, trainer: BaseTrainer, path: Path) -> None:
+        """After a checkpoint is complete at `path`."""
 
 
 EVENTS = tuple(name for name in vars(Callback) if name.startswith("on_"))
