@@ -52,7 +52,7 @@ def config(path: Path, backend: str) -> PolicyConfig:
     return PolicyConfig(
         model_name=str(path), backend=backend, precision="bfloat16",
         # No weight decay: Megatron exempts norms and biases from it, torch's AdamW does not.
-        optimizer={"lr": 1e-5, "weight_decay": 0.0}, train_micro_batch_size=4,
+        optimizer={"lr": 1e-4, "weight_decay": 0.0}, train_micro_batch_size=4,
         max_total_sequence_length=512,
     )
 
@@ -93,8 +93,8 @@ def test_megatron_matches_dtensor_and_exports_to_transformers(qwen_0_5b, tmp_pat
           f"{first_d['grad_norm']:.4f} vs {first_m['grad_norm']:.4f}")
     assert first_m["loss"] == pytest.approx(first_d["loss"], rel=5e-3)
     assert first_m["grad_norm"] == pytest.approx(first_d["grad_norm"], rel=5e-2)
-    assert second_m["loss"] == pytest.approx(second_d["loss"], rel=1e-2)
-    assert second_m["loss"] < first_m["loss"]
+    assert second_m["loss"] == pytest.approx(second_d["loss"], rel=2e-2)
+    assert second_m["loss"] < first_m["loss"] and second_d["loss"] < first_d["loss"]
     after = masked_mean_abs(dtensor.get_logprobs(batch), megatron.get_logprobs(batch), mask)
     assert after < 0.03, after
     reference = megatron.get_logprobs(batch, reference=True)

@@ -20,6 +20,9 @@ def megatron_on_cpu():
     from megatron.core import parallel_state
     from megatron.core.tensor_parallel import random as mc_random
 
+    if dist.is_initialized():
+        pytest.skip("torch.distributed is already initialised in this process (the GPU tests "
+                    "ran first); run this file on its own")
     patch = pytest.MonkeyPatch()
     # Rotary embeddings and the RNG tracker ask for the current CUDA device / CUDA RNG state.
     patch.setattr(torch.cuda, "current_device", lambda: "cpu")
