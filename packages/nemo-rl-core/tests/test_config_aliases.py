@@ -10,18 +10,21 @@ from nemo_rl.config.aliases import ALIASES, alias_target
 @pytest.mark.parametrize(
     ("algorithm", "key", "expected"),
     [
-        ("grpo", "learning_rate", "unknown key 'learning_rate': TRL's name for 'policy.optimizer.lr'"),
+        ("grpo", "learning_rate", "unknown key 'learning_rate': TRL's name for 'policy.optimizer.lr'; write policy.optimizer.lr instead"),
         ("grpo", "num_generations", "unknown key 'num_generations'; did you mean 'num_generations_per_prompt'?"),
-        ("sft", "report_to", "unknown key 'report_to': TRL's name for 'logger.backends'"),
+        ("sft", "report_to", "unknown key 'report_to': TRL's name for 'logger.backends'; write logger.backends instead"),
         ("dpo", "per_device_train_batch_size",
-         "unknown key 'per_device_train_batch_size': TRL's name for 'policy.train_micro_batch_size'"),
+         "unknown key 'per_device_train_batch_size': TRL's name for 'policy.train_micro_batch_size'; "
+         "write policy.train_micro_batch_size instead"),
         ("grpo", "max_completion_length",
-         "unknown key 'max_completion_length': TRL's name for 'generation.max_new_tokens'"),
-        ("grpo", "beta", "unknown key 'beta': TRL's name for 'loss.kl_penalty'"),
+         "unknown key 'max_completion_length': TRL's name for 'generation.max_new_tokens'; "
+         "write generation.max_new_tokens instead"),
+        ("grpo", "beta", "unknown key 'beta': TRL's name for 'loss.kl_penalty'; write loss.kl_penalty instead"),
         ("sft", "train_global_batch_size", "unknown key 'train_global_batch_size'; did you mean 'batch_size'?"),
         ("dpo", "reference_policy_kl_penalty", "unknown key 'reference_policy_kl_penalty'; did you mean 'beta'?"),
         ("grpo", "reference_policy_kl_penalty",
-         "unknown key 'reference_policy_kl_penalty': NeMo RL's name for 'loss.kl_penalty'"),
+         "unknown key 'reference_policy_kl_penalty': NeMo RL's name for 'loss.kl_penalty'; "
+         "write loss.kl_penalty instead"),
     ],
 )
 def test_foreign_key_in_an_override_names_the_nemo_rl_key(algorithm, key, expected):
@@ -36,9 +39,9 @@ def test_foreign_key_in_a_file_names_the_nemo_rl_key(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     message = str(err.value)
-    assert "unknown key 'learning_rate': TRL's name for 'policy.optimizer.lr'" in message
+    assert "unknown key 'learning_rate': TRL's name for 'policy.optimizer.lr'; write policy.optimizer.lr instead" in message
     assert ("unknown key 'gradient_accumulation_steps': TRL's name for a setting nemo-rl does not "
-            "have: nemo-rl states the whole step instead") in message
+            "have; remove it: nemo-rl states the whole step instead: set batch_size") in message
 
 
 def test_inside_its_own_section_the_short_name_is_suggested():

@@ -21,7 +21,7 @@ from __future__ import annotations
 _TRL = "TRL"
 _NEMO_RL = "NeMo RL"
 _ACCUMULATE = (
-    "nemo-rl states the whole step instead: batch_size (SFT, DPO) or num_prompts_per_step x "
+    "nemo-rl states the whole step instead: set batch_size (SFT, DPO) or num_prompts_per_step x "
     "num_generations_per_prompt (GRPO) sequences per step, accumulated in micro-batches of "
     "policy.train_micro_batch_size"
 )
@@ -96,7 +96,7 @@ def alias_hint(key: str, algorithm: str | None = None) -> str | None:
         >>> alias_hint("train_global_batch_size", "sft")
         "NeMo RL's name for 'batch_size'"
         >>> alias_hint("gradient_accumulation_steps").split(":")[0]
-        "TRL's name for a setting nemo-rl does not have"
+        "TRL's name for a setting nemo-rl does not have; remove it"
     """
     entry = ALIASES.get(key)
     if entry is None:
@@ -106,9 +106,27 @@ def alias_hint(key: str, algorithm: str | None = None) -> str | None:
     if target is None:
         return None
     if target.startswith("nemo-rl "):
-        return f"{origin}'s name for a setting nemo-rl does not have: {target}"
+        return f"{origin}'s name for a setting nemo-rl does not have; remove it: {target}"
     name, _, note = target.partition(" ")
     return f"{origin}'s name for '{name}'" + (f" {note}" if note else "")
+
+
+def alias_fix(key: str, algorithm: str | None = None) -> str | None:
+    """`alias_hint` with what to do: write the nemo-rl key instead, or remove the foreign one.
+
+    Example:
+        >>> alias_fix("report_to")
+        "TRL's name for 'logger.backends'; write logger.backends instead"
+        >>> alias_fix("gradient_accumulation_steps").split(": ")[0]
+        "TRL's name for a setting nemo-rl does not have; remove it"
+    """
+    hint = alias_hint(key, algorithm)
+    if hint is None:
+        return None
+    if "does not have; remove it" in hint:
+        return hint
+    name = hint.split("'")[2]  # after the origin's apostrophe: "TRL's name for 'KEY'..."
+    return f"{hint}; write {name} instead"
 
 
 def alias_target(key: str, algorithm: str | None = None) -> str | None:

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from nemo_rl.config.aliases import alias_hint, alias_target
+from nemo_rl.config.aliases import alias_fix, alias_target
 
 
 class ConfigError(ValueError):
@@ -278,7 +278,7 @@ def unknown_key_message(path: str, owner: type[BaseModel] | None) -> str:
     parent = path.rsplit(".", 1)[0] if "." in path else ""
     algorithm_field = owner.model_fields.get("algorithm") if owner is not None else None
     algorithm = algorithm_field.default if algorithm_field is not None else None
-    hint = alias_hint(leaf, algorithm if isinstance(algorithm, str) else None)
+    hint = alias_fix(leaf, algorithm if isinstance(algorithm, str) else None)
     target = alias_target(leaf, algorithm if isinstance(algorithm, str) else None)
     # TRL and NeMo RL names rarely resemble ours by spelling, so their table comes first; in the
     # target's own section the short name is enough.
