@@ -24,16 +24,7 @@ DTENSOR_DEFAULTS: dict[str, Any] = {
     "dp_replicate_size": 1,
     "custom_parallel_plan": None,
     "clear_cache_every_n_steps": None,
-    "lora_cfg.enabled": False,
-    "lora_cfg.target_modules": [],
-    "lora_cfg.exclude_modules": [],
-    "lora_cfg.match_all_linear": True,
-    "lora_cfg.dim": 8,
-    "lora_cfg.alpha": 32,
-    "lora_cfg.dropout": 0.0,
-    "lora_cfg.dropout_position": "post",
-    "lora_cfg.lora_A_init": "xavier",
-    "lora_cfg.use_triton": True,
+    # lora_cfg.* has its own rules (nemo_rl.compat.rules_lora).
 }
 
 
