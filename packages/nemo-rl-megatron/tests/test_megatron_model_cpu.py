@@ -71,3 +71,82 @@ def test_converted_weights_fit_gptmodel_and_give_hf_logits(megatron_on_cpu, arch
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     back = megatron_to_hf(model.state_dict(), layout)
     assert all(torch.equal(back[k], v) for k, v in hf.state_dict().items())
+
+
+# One process per rank (gloo), with the same CUDA patches; Tensor.cuda is also patched because
+# GPTModel moves a tied output layer to the GPU when it sits on another pipeline stage.
+RANK_SCRIPT = """
+import contextlib, os, sys, torch
+rank, world, tp, pp, path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+from transformers import AutoModelForCausalLM
+from nemo_rl.training import padded_logprobs
+hf = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+torch.manual_seed(0)
+ids, lengths = torch.randint(6, 200, (2, 10)), torch.tensor([10, 8])
+with torch.no_grad():
+    want = padded_logprobs(hf, ids, lengths)
+torch.cuda.current_device = lambda: "cpu"
+torch.Tensor.cuda = lambda self, *a, **k: self
+from megatron.core.tensor_parallel import random as mc_random
+mc_random.CudaRNGStatesTracker.fork = lambda self, name="model-parallel-rng": contextlib.nullcontext()
+import torch.distributed as dist
+dist.init_process_group("gloo", rank=rank, world_size=world)
+from megatron.core import parallel_state as ps
+ps.initialize_model_parallel(tp, pp)
+from nemo_rl.config import PolicyConfig
+from nemo_rl_megatron import weights
+from nemo_rl_megatron.layout import ModelLayout
+from nemo_rl_megatron.model_builder import build_gpt_model
+from nemo_rl_megatron.vocab_parallel import shifted_token_logprobs
+options = PolicyConfig(backend="megatron", megatron={"tensor_parallel_size": tp,
+                                                     "pipeline_parallel_size": pp}).megatron
+layout = ModelLayout.from_hf_config(hf.config)
+padded = layout.padded_vocab_size(tp, 128)
+gpt = build_gpt_model(hf.config, layout, padded, torch.float32, options, cpu=True)
+stage = weights.StageWeights(layout, padded, options)
+stage.load_into(gpt, weights.load_hf_state(path))
+exported = {}
+for index in range(layout.num_layers + 2):
+    exported.update(stage.export_chunk(gpt, index) or {})
+result = {}
+if rank == 0:
+    ref = hf.state_dict()
+    result["export_equal"] = set(exported) == set(ref) and all(torch.equal(exported[k], ref[k]) for k in ref)
+if pp == 1:
+    causal = torch.triu(torch.ones(10, 10, dtype=torch.bool), 1)[None, None]
+    with torch.no_grad():
+        logits = gpt(ids, torch.arange(10).expand(2, -1), causal)
+        got = shifted_token_logprobs(logits, ids, ps.get_tensor_model_parallel_rank() * logits.shape[-1],
+                                     layout.vocab_size, ps.get_tensor_model_parallel_group())
+    mask = torch.arange(10) < lengths[:, None]
+    result["logprob_error"] = float(((got - want) * mask).abs().max())
+torch.save(result, os.environ["RESULT_DIR"] + f"/{rank}.pt")
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.parametrize(("tp", "pp"), [(2, 1), (2, 2)])
+def test_tensor_and_pipeline_ranks_load_forward_and_export_like_hf(tmp_path, tp, pp):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from nemo_rl_dtensor.testing import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "model", arch="qwen2", layers=2)  # tied embeddings
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    src = str(Path(__file__).parents[1] / "src")
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+           "RESULT_DIR": str(tmp_path), "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    world = tp * pp
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), str(world), str(tp), str(pp),
+                               str(model)], env=env) for r in range(world)]
+    assert [p.wait(timeout=400) for p in procs] == [0] * world
+    results = [torch.load(tmp_path / f"{r}.pt") for r in range(world)]
+    assert results[0]["export_equal"]  # all-gathered over TP, sent over PP: the HF weights
+    if pp == 1:
+        assert max(r["logprob_error"] for r in results) < 1e-5  # real TP layers + vocab-parallel
