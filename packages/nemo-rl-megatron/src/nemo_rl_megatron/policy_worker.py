@@ -98,6 +98,7 @@ class MegatronPolicyWorker:
         )
         self._wire_schedule_hooks()
         self.updates = 0
+        lr_multiplier(0, config.scheduler)  # a decaying schedule without total_steps fails now
         self._sync_params()
         # The reference copy lives on CPU: the GPUs never hold two models.
         self.reference = ReferenceWeights(self.model, "cpu")
@@ -181,9 +182,11 @@ class MegatronPolicyWorker:
         self, shard: BatchedDataDict, loss_fn: LossFunction, global_valid_tokens: int,
         global_valid_seqs: int,
     ) -> dict[str, float]:
-        """One optimizer update on this data-parallel rank's shard (see `DTensor`'s twin).
+        """One optimizer update on this data-parallel rank's shard.
 
-        A non-finite loss (any rank) or gradient skips the optimizer step on every rank.
+        Returns this rank's summed loss metrics (empty off the reporting ranks) plus `grad_norm`
+        (global, before clipping), `lr`, `nonfinite_microbatches` and `skipped`. A non-finite
+        loss on any rank, or a non-finite gradient, skips the optimizer step on every rank.
         """
         shard = shard.to(self.device)
         self.model.train()
