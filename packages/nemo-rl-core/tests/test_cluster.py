@@ -298,3 +298,32 @@ def test_separate_gpus_need_no_phase_switch():
     switcher.enter_generation(MemoryHolder(calls, "train"), MemoryHolder(calls, "gen"))
     switcher.enter_training(MemoryHolder(calls, "train"), MemoryHolder(calls, "gen"))
     assert calls == [] and switcher.phase == "training"
+
+
+def _ray_node(gpus: float | None, alive: bool = True) -> dict:
+    resources = {"CPU": 8.0, **({"GPU": gpus} if gpus is not None else {})}
+    return {"Alive": alive, "Resources": resources}
+
+
+def test_auto_gpus_per_node_of_a_ray_cluster_counts_its_gpu_nodes():
+    from nemo_rl.config import ConfigError
+    from nemo_rl.infra.cluster.ray_runtime import gpus_per_node
+
+    # A CPU-only head and two 8-GPU workers: 8 per node (the head does not count).
+    assert gpus_per_node([_ray_node(None), _ray_node(8.0), _ray_node(8.0)]) == 8
+    assert gpus_per_node([_ray_node(0.0), _ray_node(None)]) == 0  # no GPU anywhere: a CPU run
+    assert gpus_per_node([]) == 0
+    # A dead node's GPUs are not there to use.
+    assert gpus_per_node([_ray_node(4.0), _ray_node(2.0, alive=False)]) == 4
+    with pytest.raises(ConfigError, match=r"have \[4, 8\] GPUs.*at most 4"):
+        gpus_per_node([_ray_node(8.0), _ray_node(4.0), _ray_node(None)])
+
+
+def test_auto_gpus_for_ray_without_an_address_are_this_hosts(monkeypatch):
+    from nemo_rl.infra.cluster.ray_runtime import resolve_gpus_from_ray
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    # A local Ray instance would get this host's GPUs: the same count as the other launchers.
+    config = ClusterConfig(launcher="ray")
+    assert resolve_gpus_from_ray(config).gpus_per_node == config.resolve().gpus_per_node
+    assert resolve_gpus_from_ray(ClusterConfig(launcher="ray", gpus_per_node=3)).gpus_per_node == 3

@@ -111,6 +111,21 @@ def test_environment_pool_on_ray_actors_keeps_order_and_times_out(two_nodes):
     slow.close()
 
 
+def test_auto_gpus_per_node_comes_from_the_joined_ray_cluster(two_nodes):
+    from nemo_rl.config.cluster import visible_gpus
+    from nemo_rl.infra.cluster.ray_runtime import resolve_gpus_from_ray
+
+    if visible_gpus():
+        pytest.skip("needs a driver that sees no GPU, to tell Ray's count from its own")
+    # A third raylet declaring 2 GPUs (and no CPU, so it takes none of the other tests' work).
+    two_nodes.add_node(num_cpus=0, num_gpus=2)
+    joined = ClusterConfig(launcher="ray", ray_address=two_nodes.address)
+    assert joined.resolve().gpus_per_node == 0  # what this process sees
+    assert resolve_gpus_from_ray(joined).gpus_per_node == 2  # what the Ray cluster has per node
+    pinned = ClusterConfig(launcher="ray", gpus_per_node=1, ray_address=two_nodes.address)
+    assert resolve_gpus_from_ray(pinned).gpus_per_node == 1  # a number the user gave is kept
+
+
 def test_a_killed_actor_is_named_with_its_node_and_log_within_30s(ray_pair):
     printer = ray_pair.spawn(importlib.import_module, "builtins")
     printer.run_sharded("print", [("rank 0 was here",), ("rank 1 last words",)])

@@ -32,7 +32,8 @@ class ClusterConfig(ConfigModel):
     """Nodes, accelerators per node and the way workers are launched.
 
     `gpus_per_node`: "auto" (the default) uses every GPU this process sees and the CPU when there
-    is none; a number pins it, and `0` forces a CPU run even on a GPU machine.
+    is none (with `launcher: ray` joining a cluster: the GPUs per node of that Ray cluster); a
+    number pins it, and `0` forces a CPU run even on a GPU machine.
     `launcher`: `inline` runs everything in the driver process (one device or the CPU; easiest to
     debug), `local` starts one process per GPU on this host, `ray` places actors on a Ray cluster.
     A world size above one runs local processes unless `ray` is chosen (one process cannot host
@@ -48,8 +49,8 @@ class ClusterConfig(ConfigModel):
     num_nodes: PositiveInt = Field(1, description="Nodes; more than one needs launcher: ray.")
     gpus_per_node: NonNegativeInt | Literal["auto"] = Field(
         "auto",
-        description="GPUs per node; auto: those this process sees (the CPU when none); 0 forces a "
-        "CPU run.",
+        description="GPUs per node; auto: those this process sees (the CPU when none), or with "
+        "launcher ray joining a cluster, its GPUs per node; 0 forces a CPU run.",
     )
     launcher: Literal["inline", "local", "ray"] = Field(
         "inline",

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 def make_cluster(config: ClusterConfig) -> Cluster:
     """The cluster a config describes: inline, local processes, or Ray actors.
 
-    `gpus_per_node: auto` is resolved here, to the GPUs this process sees. `launcher: ray` always
+    `gpus_per_node: auto` is resolved here, to the GPUs this process sees, or with `launcher: ray`
+    joining a cluster to the GPUs per node of that cluster. `launcher: ray` always
     runs Ray actors (any world size and number of nodes; Ray is imported only then), joining
     `cluster.ray_address`, else `RAY_ADDRESS`, else starting a local instance. Otherwise the world
     size decides, not the launcher name: `launcher: inline` with several workers is promoted to
@@ -41,6 +42,10 @@ def make_cluster(config: ClusterConfig) -> Cluster:
             "launcher starts processes on this host only); set launcher: ray and ray_address, or "
             "num_nodes=1"
         )
+    if config.launcher == "ray":  # auto counts the GPUs of the Ray cluster it joins
+        from nemo_rl.infra.cluster.ray_runtime import resolve_gpus_from_ray
+
+        config = resolve_gpus_from_ray(config)
     config = config.resolve()
     on_gpu = config.gpus_per_node > 0
     threads = None if on_gpu else cpu_threads_for(config.cpu_threads, config.workers_per_node)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from nemo_rl.config import ClusterConfig, ConfigError
 from nemo_rl.infra.cluster.errors import ClusterError, RayNotAvailableError
 
 
@@ -77,6 +78,42 @@ def connect_ray(address: str | None = None, num_cpus: int | None = None) -> bool
             "start a local Ray instance"
         ) from err
     return False
+
+
+def gpus_per_node(nodes: list[dict[str, Any]]) -> int:
+    """The GPUs per node of a Ray cluster, from `ray.nodes()`: what `gpus_per_node: auto` means
+    for a run that joins it. Dead nodes and nodes without GPUs (often the head) do not count; GPU
+    nodes with different counts are a ConfigError, because no one number fits them all.
+
+    Example:
+        >>> gpus_per_node([{"Alive": True, "Resources": {"CPU": 8.0}},
+        ...                {"Alive": True, "Resources": {"CPU": 64.0, "GPU": 8.0}}])
+        8
+    """
+    counts = {int(node["Resources"].get("GPU", 0)) for node in nodes if node.get("Alive")} - {0}
+    if len(counts) > 1:
+        raise ConfigError(
+            "cluster.gpus_per_node: 'auto' cannot choose one number: the Ray cluster's GPU nodes "
+            f"have {sorted(counts)} GPUs; set cluster.gpus_per_node to the GPUs to use on each "
+            f"node (at most {min(counts)}) and cluster.num_nodes to the nodes to use"
+        )
+    return counts.pop() if counts else 0
+
+
+def resolve_gpus_from_ray(config: ClusterConfig) -> ClusterConfig:
+    """`config` with `gpus_per_node: auto` resolved for `launcher: ray`: joining a cluster
+    (`ray_address` or `RAY_ADDRESS`), the GPUs per node of that cluster, whatever this process
+    sees (a CPU-only login node drives GPU nodes); a local instance has this host's GPUs.
+
+    Example:
+        >>> resolve_gpus_from_ray(ClusterConfig(launcher="ray", gpus_per_node=2)).gpus_per_node
+        2
+    """
+    address = config.ray_address or os.environ.get("RAY_ADDRESS") or None
+    if not config.detected or address is None:
+        return config.resolve()
+    connect_ray(address)  # joined, not owned: RayCluster reuses this connection
+    return config.model_copy(update={"gpus_per_node": gpus_per_node(import_ray().nodes())})
 
 
 def placement_bundles(world_size: int, gpus: bool) -> list[dict[str, float]]:
