@@ -1,4 +1,4 @@
-"""Acceptance of the Ray launcher on CPU: SFT and GRPO with two workers as Ray actors give the
+"""Acceptance of the Ray launcher on CPU: SFT, GRPO and DPO with two workers as Ray actors give the
 same per-step losses as two local worker processes and as one inline worker (fp32, 1e-5); a
 worker killed mid-step stops a driver process within 30 s with an error naming it, the driver
 exiting non-zero; Ctrl-C (SIGINT) stops the workers and names a checkpoint that loads. Neither
@@ -23,7 +23,7 @@ import pytest
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # ~10 minutes on a loaded 2-core machine (Ray and 6 worker starts)
 
-from nemo_rl import GRPOTrainer, SFTTrainer  # noqa: E402
+from nemo_rl import DPOTrainer, GRPOTrainer, SFTTrainer  # noqa: E402
 from nemo_rl.infra.cluster import RayCluster  # noqa: E402
 from nemo_rl.infra.cluster.ray_local import LocalRayCluster  # noqa: E402
 
@@ -85,6 +85,22 @@ def test_grpo_losses_match_across_inline_local_and_ray(
             dataset=prompt_rows, reward_fn=rewards["length"],
         )
     assert len(runs["inline"]) == 2
+    for launcher in ("local", "ray"):
+        assert runs[launcher] == pytest.approx(runs["inline"], abs=1e-5), (launcher, runs)
+
+
+def test_dpo_losses_match_across_inline_local_and_ray(
+    tiny_model, tmp_path, settings, preference_task, ray_head
+):
+    def dpo(**extra):
+        return settings["dpo"](tmp_path / str(len(runs)), max_num_steps=3, **extra)
+
+    runs: dict[str, list[float]] = {}
+    for launcher in LAUNCHERS:
+        runs[launcher] = _losses(
+            DPOTrainer, tiny_model, dpo, launcher, ray_head, dataset=preference_task[0]
+        )
+    assert len(runs["inline"]) == 3 and runs["inline"][0] != runs["inline"][-1]
     for launcher in ("local", "ray"):
         assert runs[launcher] == pytest.approx(runs["inline"], abs=1e-5), (launcher, runs)
 
