@@ -24,9 +24,9 @@ def test_gpu_host_offload_round_trip_is_exact_and_frees_memory(tmp_path):
     module(input_ids=ids, labels=ids).loss.backward()
     optimizer.step()
     module(input_ids=ids, labels=ids).loss.backward()  # leaves gradients to move too
-    before = {k: v.detach().clone() for k, v in module.state_dict().items()}
-    adam = [s["exp_avg_sq"].clone() for s in optimizer.state.values()]
-    grads = [p.grad.clone() for p in module.parameters()]
+    before = {k: v.detach().cpu() for k, v in module.state_dict().items()}  # on the host, so the GPU
+    adam = [s["exp_avg_sq"].cpu() for s in optimizer.state.values()]  # holds only the state that moves
+    grads = [p.grad.cpu() for p in module.parameters()]
     mover = HostOffloader()
     times = []
     for _ in range(2):
@@ -45,9 +45,9 @@ def test_gpu_host_offload_round_trip_is_exact_and_frees_memory(tmp_path):
     assert sorted(t.data_ptr() for t in mover._host.values()) == pointers  # buffers reused
     assert freed > 0.9 * resident, (freed, resident)
     for key, value in module.state_dict().items():
-        assert value.device.type == "cuda" and torch.equal(value, before[key]), key
-    assert all(torch.equal(s["exp_avg_sq"], a) for s, a in zip(optimizer.state.values(), adam, strict=True))
-    assert all(torch.equal(p.grad, g) for p, g in zip(module.parameters(), grads, strict=True))
+        assert value.device.type == "cuda" and torch.equal(value.cpu(), before[key]), key
+    assert all(torch.equal(s["exp_avg_sq"].cpu(), a) for s, a in zip(optimizer.state.values(), adam, strict=True))
+    assert all(torch.equal(p.grad.cpu(), g) for p, g in zip(module.parameters(), grads, strict=True))
     gib = times[-1][2] / 2**30
     print(f"\n{torch.cuda.get_device_name()}: {gib:.2f} GiB of training state; offload/onload "
           + ", ".join(f"{o:.3f}/{i:.3f} s" for o, i, _ in times) + f" ({gib / times[-1][0]:.1f} GiB/s out)")

@@ -48,6 +48,7 @@ class MegatronPolicyWorker:
 
     def __init__(self, config: PolicyConfig, device_type: str = "cuda") -> None:
         check_supported(config, device_type)
+        self._offloaded = False  # set by offload(), cleared by onload()
         init_parallel_state(config)
         from megatron.core import parallel_state as ps
         from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
@@ -279,6 +280,7 @@ class MegatronPolicyWorker:
             param.data = param.data.cpu()
         self.optimizer.offload_to_cpu()
         torch.cuda.empty_cache()
+        self._offloaded = True
 
     def onload(self) -> None:
         """Bring parameters, gradient buffers and optimizer state back to this rank's GPU."""
@@ -287,6 +289,28 @@ class MegatronPolicyWorker:
         for param in self._unbuffered_params():
             param.data = param.data.to(self.device)
         self.optimizer.restore_from_cpu()
+        self._offloaded = False
+
+    def weights_resident(self, resident: bool) -> bool:
+        """While offloaded, bring only the parameters back (`resident=True`) for a weight export,
+        or send them out again (`False`); gradients and optimizer state stay on the host. Megatron's
+        offload frees the parameter buffers' device storage, so an export must not read them then
+        (colocated refits run while the policy is offloaded). Returns whether anything moved.
+        """
+        if not self._offloaded:
+            return False
+        for buffer in self._buffers():
+            if resident:
+                buffer.reload_from_cpu(move_params=True, move_grads=False)
+            else:
+                buffer.offload_to_cpu(move_params=True, move_grads=False)
+        device = self.device if resident else "cpu"
+        for param in self._unbuffered_params():
+            param.data = param.data.to(device)
+        torch.cuda.synchronize()
+        if not resident:
+            torch.cuda.empty_cache()
+        return True
 
     def _buffers(self) -> list:
         return list(self.model.buffers) + list(self.model.expert_parallel_buffers)

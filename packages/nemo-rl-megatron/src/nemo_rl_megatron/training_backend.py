@@ -144,8 +144,13 @@ class MegatronTrainingBackend:
     # ------------------------------------------------------------------ weights
     def export_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
         """Stream (HF name, full CPU tensor) pairs, one layer at a time, tied `lm_head` included."""
-        for index in range(self.group.run("export_chunk_count")[0]):
-            yield from self.group.run("export_chunk", index)[0].items()
+        moved = self.group.run("weights_resident", True)[0]  # an offloaded policy (colocated refit)
+        try:
+            for index in range(self.group.run("export_chunk_count")[0]):
+                yield from self.group.run("export_chunk", index)[0].items()
+        finally:
+            if moved:
+                self.group.run("weights_resident", False)
 
     def save_checkpoint(self, path: Path) -> None:
         """HF safetensors + tokenizer at <path>; the optimizer (Megatron format) at <path>/optim."""

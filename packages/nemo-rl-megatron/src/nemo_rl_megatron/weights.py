@@ -128,6 +128,12 @@ class StageWeights:
             tp = self.options.tensor_parallel_size
             pieces: list[dict[str, torch.Tensor]] = [{} for _ in range(tp)]
             for name, tensor in local.items():
+                if tp == 1:
+                    pieces[0][name] = tensor
+                    continue
+                if not tensor.is_cuda and dist.get_backend(self.tp_group) == "nccl":
+                    # Offloaded for colocated generation (the refit runs then): NCCL gathers device tensors only.
+                    tensor = tensor.cuda()
                 gathered = [torch.empty_like(tensor) for _ in range(tp)]
                 dist.all_gather(gathered, tensor.contiguous(), group=self.tp_group)
                 for rank, piece in enumerate(gathered):
@@ -140,6 +146,13 @@ class StageWeights:
             dist.broadcast_object_list(box, src=dist.get_global_rank(self.pp_group, owner), group=self.pp_group)
             merged = box[0]
         return merged if dist.get_rank() == 0 else None
+
+
+# The distributed optimizer's checkpoint layout. megatron-core 0.19's default,
+# 'fully_sharded_model_space', is deprecated there and fails its own metadata check
+# ("ShardedTensor.flattened_range is not supported", seen on an H200); 'dp_reshardable' saves and
+# loads each rank's buffers in parallel and can be resumed with another data-parallel size only.
+OPTIM_METADATA = {"distrib_optim_sharding_type": "dp_reshardable"}
 
 
 def save_checkpoint(worker: Any, path: str | Path) -> None:
@@ -162,7 +175,7 @@ def save_checkpoint(worker: Any, path: str | Path) -> None:
         (path / OPTIM_DIR).mkdir(parents=True, exist_ok=True)
         (path / STATE_FILE).write_text(json.dumps({"updates": worker.updates}))
     dist.barrier()
-    sharded = worker.optimizer.sharded_state_dict(worker.gpt.sharded_state_dict())
+    sharded = worker.optimizer.sharded_state_dict(worker.gpt.sharded_state_dict(), metadata=OPTIM_METADATA)
     dist_checkpointing.save({"optimizer": sharded}, str(path / OPTIM_DIR))
 
 
@@ -172,7 +185,9 @@ def load_checkpoint(worker: Any, path: str | Path) -> None:
 
     path = Path(path)
     worker.loader.load_into(worker.gpt, load_hf_state(path))
-    sharded = worker.optimizer.sharded_state_dict(worker.gpt.sharded_state_dict(), is_loading=True)
+    sharded = worker.optimizer.sharded_state_dict(
+        worker.gpt.sharded_state_dict(), is_loading=True, metadata=OPTIM_METADATA
+    )
     state = dist_checkpointing.load({"optimizer": sharded}, str(path / OPTIM_DIR))
     worker.optimizer.load_state_dict(state["optimizer"])
     worker.updates = json.loads((path / STATE_FILE).read_text())["updates"]
