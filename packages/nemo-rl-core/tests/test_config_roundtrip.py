@@ -26,5 +26,5 @@ def test_a_full_dump_of_a_default_config_loads_back():
 
 
 def test_a_megatron_setting_without_the_megatron_backend_is_still_refused():
-    with pytest.raises(ConfigError, match="policy.megatron is set but policy.backend is 'dtensor'"):
+    with pytest.raises(ConfigError, match="policy.megatron.tensor_parallel_size set but policy.backend is 'dtensor'"):
         load_config({"algorithm": "sft", "policy": {"megatron": {"tensor_parallel_size": 2}}})

@@ -33,7 +33,7 @@ def test_the_old_spelling_names_the_new_place(how, tmp_path):
 
 
 def test_the_section_is_refused_for_another_backend():
-    with pytest.raises(ConfigError, match="policy.dtensor is set but policy.backend is 'megatron'"):
+    with pytest.raises(ConfigError, match="policy.dtensor.offload_reference_to_cpu set but policy.backend is 'megatron'"):
         load_config({"algorithm": "sft", "policy": {"backend": "megatron",
                                                     "dtensor": {"offload_reference_to_cpu": False}}})
 

@@ -40,7 +40,7 @@ def test_the_megatron_section_is_validated_and_tied_to_the_backend():
     with pytest.raises(ConfigError, match="sequence_parallel .* tensor_parallel_size is 1"):
         load_config({"algorithm": "sft", "policy": {"backend": "megatron",
                                                     "megatron": {"sequence_parallel": True}}})
-    with pytest.raises(ConfigError, match="policy.megatron is set but policy.backend is 'dtensor'"):
+    with pytest.raises(ConfigError, match="policy.megatron.tensor_parallel_size set but policy.backend is 'dtensor'"):
         load_config({"algorithm": "sft", "policy": {"megatron": {"tensor_parallel_size": 2}}})
     with pytest.raises(ConfigError, match="tensor_paralel_size"):
         load_config({"algorithm": "sft", "policy": {"backend": "megatron",

@@ -187,16 +187,16 @@ class PolicyConfig(ConfigModel):
             )
         # Compared with the defaults, not model_fields_set: a full dump of any run names the
         # section, and loading that dump back must work.
-        if self.megatron != MegatronConfig() and self.backend != "megatron":
-            raise ValueError(
-                f"policy.megatron is set but policy.backend is {self.backend!r}, which does not "
-                "read it; set policy.backend: megatron, or remove the policy.megatron section"
-            )
-        if self.dtensor != DTensorConfig() and self.backend != "dtensor":
-            raise ValueError(
-                f"policy.dtensor is set but policy.backend is {self.backend!r}, which does not "
-                "read it; set policy.backend: dtensor, or remove the policy.dtensor section"
-            )
+        for section, default in (("megatron", MegatronConfig()), ("dtensor", DTensorConfig())):
+            given = getattr(self, section)
+            if given != default and self.backend != section:
+                changed = [f"policy.{section}.{name}" for name in type(given).model_fields
+                           if getattr(given, name) != getattr(default, name)]
+                raise ValueError(
+                    f"{', '.join(changed)} set but policy.backend is {self.backend!r}, which does "
+                    f"not read the policy.{section} section; set policy.backend: {section}, or "
+                    f"remove the policy.{section} section"
+                )
         return self
 
     @property

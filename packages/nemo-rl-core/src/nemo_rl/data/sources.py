@@ -26,6 +26,8 @@ Example:
     ['2', '4']
     >>> load_rows([{"prompt": "hi"}])
     [{'prompt': 'hi'}]
+    >>> from nemo_rl import registry
+    >>> registry.unregister("datasets", "two_sums")  # a registration lasts for the process
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def register_dataset(name: str) -> Callable[[T], T]:
         ...     return [{"prompt": "Capital of France?", "answer": "Paris"}]
         >>> load_rows("tiny_qa")[0]["answer"]
         'Paris'
+        >>> registry.unregister("datasets", "tiny_qa")
     """
     return registry.register("datasets", name)
 
@@ -211,6 +214,7 @@ def registered_with_path(text: str) -> tuple[str, str] | None:
         ...     return [{"prompt": path}]
         >>> registered_with_path("local_toy:/data/toy"), registered_with_path("C:/data/toy.jsonl")
         (('local_toy', '/data/toy'), None)
+        >>> registry.unregister("datasets", "local_toy")
     """
     name, sep, path = text.partition(":")
     if not sep or not path or name not in registry.available("datasets"):
