@@ -28,7 +28,7 @@ from nemo_rl.config import AlgorithmConfig
 from nemo_rl.config.schema import dump_config
 from nemo_rl.infra.resources import ResourceError, check_resources, describe_plan
 from nemo_rl.trainers.callbacks import Callback, CallbackList
-from nemo_rl.trainers.interrupt import TrainingInterrupted, interrupt_message
+from nemo_rl.trainers.interrupt import TrainingInterrupted, deferred_interrupt, interrupt_message
 from nemo_rl.trainers.nonfinite import NonFiniteStepGuard
 from nemo_rl.trainers.preflight import preflight
 from nemo_rl.trainers.progress import RunProgress
@@ -460,7 +460,8 @@ class BaseTrainer:
         """Write the policy, the trainer state and the config as one atomic step directory."""
         self.state.sampler = self.sampler.state_dict()
         state = {"trainer": self.state.to_dict(), "rng": capture_rng_state(), "algorithm": self.algorithm_state()}
-        with self.phase("checkpoint"), self.checkpoints.save(self.state.step, metrics) as tmp:
+        # A Ctrl-C during the write waits for it to finish (see deferred_interrupt).
+        with self.phase("checkpoint"), deferred_interrupt(), self.checkpoints.save(self.state.step, metrics) as tmp:
             tmp = Path(tmp)
             self.policy.save_checkpoint(tmp)
             torch.save(state, tmp / STATE_FILE)

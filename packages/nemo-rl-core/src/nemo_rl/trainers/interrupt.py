@@ -14,7 +14,10 @@ Example:
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -90,3 +93,30 @@ def interrupt_message(
         f"interrupted {where}; no checkpoint was written yet, nothing to resume: rerun to start "
         "again from step 0"
     )
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) that arrives inside the block until the block ends, then raise it.
+
+    Why: checkpoint writers (torch.distributed.checkpoint) turn a KeyboardInterrupt raised inside
+    them into their own exception, so an interrupt during a save crashed with a traceback instead
+    of stopping cleanly. A save takes seconds; letting it finish also makes it the checkpoint the
+    interrupt message names. Outside the main thread (where signals cannot be handled) it does
+    nothing.
+
+    Example:
+        >>> with deferred_interrupt():
+        ...     pass
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
