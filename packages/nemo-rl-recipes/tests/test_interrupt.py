@@ -25,27 +25,43 @@ CLI = [sys.executable, "-m", "nemo_rl.cli.main"]
 
 
 def _interrupt_when(process: subprocess.Popen, ready, what: str, timeout_s: float = 240.0):
-    """Send SIGINT once `ready()` holds; return (exit code, stdout + stderr)."""
+    """Send SIGINT once `ready()` holds; return (exit code, the run's output)."""
     deadline = time.monotonic() + timeout_s
     while not ready():
         if process.poll() is not None:
-            out, err = process.communicate()
-            pytest.fail(f"the run ended (exit {process.returncode}) before {what}:\n{out}\n{err}")
+            pytest.fail(f"the run ended (exit {process.returncode}) before {what}:\n{_output(process)}")
         if time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"no {what} after {timeout_s:.0f} s")
+            process.wait()
+            pytest.fail(f"no {what} after {timeout_s:.0f} s:\n{_output(process)}")
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
-    return process.returncode, out + err
+    process.wait(timeout=120)
+    return process.returncode, _output(process)
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    # Output goes to a file, not a pipe: a pipe nobody reads fills up during a long run and
+    # blocks the run's next print (the test then waits for a step that never comes).
     env = {**os.environ, "NEMO_RL_PROGRESS_INTERVAL": "1"}
-    return subprocess.Popen(
-        [*CLI, *args], cwd=cwd, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
+    log_path = cwd / "run-output.txt"
+    with open(log_path, "w") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([*CLI, *args], cwd=cwd, env=env, text=True, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    process.log_path = log_path  # type: ignore[attr-defined]
+    return process
+
+
+def _output(process: subprocess.Popen) -> str:
+    return process.log_path.read_text()  # type: ignore[attr-defined]
+
+
+def _latest_step(cwd: Path) -> int:
+    """The highest complete checkpoint step of the run in `cwd` (keep_top_k prunes older ones,
+    so a given step may come and go between two polls)."""
+    steps = [int(p.name.split("_")[1]) for p in cwd.glob("runs/sft-*/checkpoints/step_*")
+             if p.name.split("_")[1].isdigit()]
+    return max(steps, default=0)
 
 
 def _assert_loads(model_dir: Path) -> None:
@@ -74,7 +90,7 @@ def test_ctrl_c_names_the_last_checkpoint_and_the_command_that_resumes(
     }))
     process = _start(["train", "sft.yaml", "seed=3"], tmp_path)
     code, output = _interrupt_when(
-        process, lambda: any(tmp_path.glob("runs/sft-*/checkpoints/step_4")), "checkpoint step_4"
+        process, lambda: _latest_step(tmp_path) >= 4, "a checkpoint at step 4 or later"
     )
 
     assert code == 130, output
