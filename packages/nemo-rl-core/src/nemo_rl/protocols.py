@@ -134,7 +134,10 @@ class GenerationBackend(Protocol):
     """Samples responses. `generate` takes `input_ids` [B, T] (left or right padded as the backend
     documents) with `input_lengths` [B] and returns `output_ids` [B, L] (the generated tokens
     only, right padded), `logprobs` [B, L] of the sampled tokens, `lengths` [B] and `truncated` [B]
-    (True when max_new_tokens was reached before a stop)."""
+    (True when max_new_tokens was reached before a stop).
+
+    Optional capabilities: `ModuleSharingGeneration` (generate with the training module itself)
+    and `StreamingGeneration` (hand out each row as soon as it finishes)."""
 
     def setup(self, config: GenerationConfig, cluster: Cluster) -> None:
         """Load the model `config` names for generation on the cluster's devices."""
@@ -188,6 +191,32 @@ class ModuleSharingGeneration(Protocol):
 
     def share_module(self, module: torch.nn.Module) -> None:
         """Generate with `module` from now on, instead of a copy of the weights."""
+
+
+@runtime_checkable
+class StreamingGeneration(Protocol):
+    """Optional capability of a `GenerationBackend`: `generate_stream` yields `(row, result)` for
+    each prompt row as soon as that row finishes, in finishing order, so the rollout engine can
+    score finished samples while the others still generate (the basis of asynchronous RL).
+
+    `result` is the one-row form of `generate`'s result (`output_ids` [1, n], `logprobs` [1, n],
+    `lengths` [1], `truncated` [1]); row i gets exactly what `generate` would give it (same
+    per-row seed, same tokens). Every row is yielded once. Closing the iterator early cancels the
+    rows not yielded yet. The rollout engine (`nemo_rl.rollout.RolloutEngine`) uses it when the
+    backend has it and calls `generate` otherwise.
+
+    Example:
+        >>> class Gen:
+        ...     def generate_stream(self, prompts, sampling):
+        ...         return iter([])
+        >>> isinstance(Gen(), StreamingGeneration)
+        True
+    """
+
+    def generate_stream(
+        self, prompts: BatchedDataDict, sampling: SamplingParams
+    ) -> Iterator[tuple[int, BatchedDataDict]]:
+        """`(row index, that row's one-row result)` pairs, each as soon as the row finishes."""
 
 
 @dataclass
