@@ -58,8 +58,11 @@ def autocast_context(device: torch.device, compute_dtype: torch.dtype, sharded: 
     return torch.autocast(device_type=device.type, dtype=compute_dtype)
 
 
-def load_causal_lm(model_name: str, trust_remote_code: bool = False) -> torch.nn.Module:
-    """Load `model_name` (local path or hub name) as a float32 `AutoModelForCausalLM` on CPU.
+def load_causal_lm(
+    model_name: str, trust_remote_code: bool = False, attention: str | None = None
+) -> torch.nn.Module:
+    """Load `model_name` (local path or hub name) as a float32 `AutoModelForCausalLM` on CPU,
+    with attention implementation `attention` (None: transformers' default).
 
     Example:
         >>> # model = load_causal_lm("/models/tiny")
@@ -69,6 +72,8 @@ def load_causal_lm(model_name: str, trust_remote_code: bool = False) -> torch.nn
 
     # A missing path or an unreachable hub fails here in one line, not after a minute of retries.
     extra = pretrained_kwargs(model_name, "policy.model_name")
+    if attention is not None:
+        extra["attn_implementation"] = attention
     try:
         model = AutoModelForCausalLM.from_pretrained(
             model_name, dtype=torch.float32, trust_remote_code=trust_remote_code, **extra
@@ -144,6 +149,18 @@ def shard_with_fsdp2(
             module.set_force_sum_reduction_for_comms(True)
 
 
+def _attention(config: PolicyConfig, device: torch.device, compute_dtype: torch.dtype) -> str | None:
+    from transformers import AutoConfig
+
+    from nemo_rl_dtensor.attention import resolve_attention
+
+    choice = config.dtensor.attention
+    if choice != "auto" or device.type != "cuda":  # only auto on CUDA reads the model's config
+        return resolve_attention(choice, device.type, compute_dtype, None)
+    hf_config = AutoConfig.from_pretrained(config.model_name, trust_remote_code=config.trust_remote_code)
+    return resolve_attention(choice, device.type, compute_dtype, hf_config)
+
+
 def prepare_training_model(
     config: PolicyConfig, device: torch.device, world_size: int
 ) -> tuple[torch.nn.Module, torch.dtype]:
@@ -158,7 +175,8 @@ def prepare_training_model(
         from nemo_rl_dtensor.lora import require_peft
 
         require_peft()  # before the model loads: a missing package fails in a second
-    model = load_causal_lm(config.model_name, config.trust_remote_code)
+    model = load_causal_lm(config.model_name, config.trust_remote_code,
+                           _attention(config, device, compute_dtype))
     if config.activation_checkpointing:
         enable_activation_checkpointing(model)
     if config.lora.enabled:

@@ -35,6 +35,7 @@ from nemo_rl_dtensor.batching import plan_microbatches
 from nemo_rl_dtensor.host_offload import HostOffloader
 from nemo_rl_dtensor.lora import lora_scalings, parameter_counts
 from nemo_rl_dtensor.lora_weights import ADAPTER_CONFIG_FILE, merge_plan
+from nemo_rl_dtensor.attention import uses_varlen
 from nemo_rl_dtensor.model_loading import autocast_context, prepare_training_model
 
 
@@ -92,6 +93,7 @@ class PolicyWorker:
             config, self.device, self.world_size
         )
         self.sharded = self.world_size > 1
+        self.varlen = uses_varlen(self.module)  # packed passes then carry sequence bounds
         # Frozen base weights (LoRA) are left out: the optimizer holds only what trains.
         self.optimizer = build_optimizer(self.module.parameters(), config.optimizer)
         self.scheduler = build_scheduler(self.optimizer, config.scheduler)
@@ -119,7 +121,8 @@ class PolicyWorker:
         ids, lengths = micro["input_ids"], micro["input_lengths"]
         with self._autocast():
             if bin_indices is not None:
-                return packed_logprobs(self.module, ids, lengths, bin_indices, self.device)
+                return packed_logprobs(self.module, ids, lengths, bin_indices, self.device,
+                                       sequence_bounds=self.varlen)
             return padded_logprobs(self.module, ids, lengths, self.device)
 
     def _empty_pass(self, backward: bool) -> None:

@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -35,6 +35,14 @@ class DTensorConfig(ConfigModel):
         True,
         description="Keep the reference weights on CPU and swap them in for reference log-probs "
         "(with LoRA there is no copy: the reference is the model with its adapters off).",
+    )
+    attention: Literal["auto", "varlen", "sdpa", "eager"] = Field(
+        "auto",
+        description="Attention implementation of training and log-prob passes. varlen: packed "
+        "sequences attend only within themselves (flash-attention varlen kernel on CUDA in bf16; "
+        "one SDPA call per sequence elsewhere), so packing spends no FLOPs across sequences; "
+        "auto: varlen where its kernel runs, else transformers' default; sdpa or eager: "
+        "transformers' own.",
     )
 
 

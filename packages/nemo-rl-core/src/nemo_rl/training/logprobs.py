@@ -1,7 +1,7 @@
 """Per-token log-probabilities of a causal LM, from padded or packed inputs.
 
 `padded_logprobs` and `packed_logprobs` call the model as an HF causal LM
-(`model(input_ids=..., attention_mask=... | position_ids=..., use_cache=False).logits`); a backend
+(`model(input_ids=..., [position_ids=...,] use_cache=False).logits`); a backend
 with another model interface computes its logits itself and calls `token_logprobs`.
 
 All log-probabilities here are those of the UNSCALED model: temperature 1, no top-k/top-p
@@ -84,7 +84,10 @@ def padded_logprobs(
         return torch.zeros(input_ids.shape, dtype=torch.float32, device=device)
     ids = input_ids[:, :longest].to(device, non_blocking=True)
     mask = length_mask(lengths, longest).to(device, non_blocking=True)
-    logits = model(input_ids=ids, attention_mask=mask.long(), use_cache=False).logits
+    # No attention mask: padding comes after every real token, so causal attention alone gives
+    # the real tokens exactly what a padding mask would, and SDPA can take its fused causal
+    # kernel instead of a masked one.
+    logits = model(input_ids=ids, use_cache=False).logits
     out = token_logprobs(logits, ids) * mask
     return torch.nn.functional.pad(out, (0, seq_len - longest))
 
@@ -95,14 +98,17 @@ def packed_logprobs(
     lengths: Sequence[int] | torch.Tensor,
     bin_indices: Sequence[int],
     device: torch.device | None = None,
+    sequence_bounds: bool = False,
 ) -> torch.Tensor:
     """Log-probs of the samples `bin_indices` of a right-padded batch, run as one packed row.
 
     The sequences are concatenated without padding; `position_ids` restart at 0 for each, which
-    transformers turns into a block-diagonal causal mask (no attention across sequences). Returns
-    [len(bin_indices), T] in the padded layout, rows in `bin_indices` order. `device` is where
-    the model runs (default: `input_ids`' device): the row is built where `input_ids` are (on
-    the host, no GPU sync) and then moved there without waiting.
+    transformers turns into a block-diagonal causal mask (no attention across sequences). With
+    `sequence_bounds`, the model also gets the sequences' bounds as the varlen keywords
+    (`cu_seq_lens_q/k`, `max_length_q/k`) for an attention that reads them instead of a mask.
+    Returns [len(bin_indices), T] in the padded layout, rows in `bin_indices` order. `device` is
+    where the model runs (default: `input_ids`' device): the row is built where `input_ids` are
+    (on the host, no GPU sync) and then moved there without waiting.
 
     Example:
         >>> import torch
@@ -117,7 +123,13 @@ def packed_logprobs(
     packed = build_packed_batch(input_ids, lengths, bin_indices)
     ids = packed["input_ids"].to(device, non_blocking=True)
     positions = packed["position_ids"].to(device, non_blocking=True)
-    logits = model(input_ids=ids, position_ids=positions, use_cache=False).logits
+    bounds: dict[str, object] = {}
+    if sequence_bounds:
+        cu = packed["cu_seqlens"].to(device, non_blocking=True)
+        longest = int(packed["max_seqlen"])
+        bounds = {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": longest,
+                  "max_length_k": longest}
+    logits = model(input_ids=ids, position_ids=positions, use_cache=False, **bounds).logits
     # A sequence's first token is not predicted from the previous sequence's last one.
     row = token_logprobs(logits, ids) * (positions != 0)
     return unpack_logprobs(row, lengths, bin_indices, input_ids.shape[1])

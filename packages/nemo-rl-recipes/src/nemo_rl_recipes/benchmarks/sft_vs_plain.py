@@ -3,10 +3,12 @@
 Both sides train the same random model (default: the Qwen2.5-1.5B shape; fp32 master weights,
 bf16 autocast on the GPU, activation checkpointing, AdamW lr 1e-5 without weight decay, gradient
 clipping at 1.0) on the same number of tokens per optimizer step: `--rows` rows of `--seq-len`
-tokens, one row per micro-batch. The plain loop feeds dense rows to `model(input_ids,
-labels=input_ids)`; ours (the dtensor backend with sequence packing, `max_tokens_per_microbatch
-= seq_len`) gets 2 x rows documents whose lengths pair up to exactly `seq_len`, packed two to a
-row with per-document `position_ids`, so no token is padding.
+tokens, `--microbatch-rows` rows per micro-batch. The plain loop feeds dense rows to
+`model(input_ids, labels=input_ids)` with transformers' default attention (SDPA); ours (the
+dtensor backend with sequence packing, `max_tokens_per_microbatch = microbatch_rows x seq_len`)
+gets 2 x rows documents whose lengths pair up to exactly `seq_len`, packed into one row per
+micro-batch with per-document `position_ids`, so no token is padding, and its default attention
+(`policy.dtensor.attention: auto`, varlen on a GPU) attends within each document only.
 
 Model-FLOPs utilisation (MFU) counts the useful FLOPs of a step (no activation recomputation, no
 padding), divided by the step time and the device's dense bf16 peak (NVIDIA H200: 989 TFLOPs/s):
@@ -21,6 +23,7 @@ forward, times 3 for forward plus backward.
 
 Usage:
     python -m nemo_rl_recipes.benchmarks.sft_vs_plain --rows 8 --seq-len 2048 --steps 4
+    python -m nemo_rl_recipes.benchmarks.sft_vs_plain --microbatch-rows 8 --no-activation-checkpointing
     python -m nemo_rl_recipes.benchmarks.sft_vs_plain --tiny   # CPU smoke run
 
 Example:
@@ -124,9 +127,10 @@ def run_ours(model: Path, args: argparse.Namespace, vocab: int) -> dict[str, Any
         model_name=str(model), precision="bfloat16" if gpu else "float32",
         activation_checkpointing=not args.no_activation_checkpointing,
         optimizer={"lr": 1e-5, "weight_decay": 0.0}, max_grad_norm=1.0,
-        train_micro_batch_size=1, train_global_batch_size=batch.size,
-        max_total_sequence_length=args.seq_len,
-        **({"sequence_packing": True, "max_tokens_per_microbatch": args.seq_len} if packing else {}),
+        train_micro_batch_size=args.microbatch_rows, train_global_batch_size=batch.size,
+        max_total_sequence_length=args.seq_len, dtensor={"attention": args.attention},
+        **({"sequence_packing": True,
+            "max_tokens_per_microbatch": args.seq_len * args.microbatch_rows} if packing else {}),
     ), InlineCluster())
     steps, norms = [], []
     try:
@@ -144,7 +148,7 @@ def run_ours(model: Path, args: argparse.Namespace, vocab: int) -> dict[str, Any
 
 
 def run_plain(model: Path, args: argparse.Namespace, vocab: int) -> dict[str, Any]:
-    """The baseline: forward with labels, backward per row, clip, AdamW step."""
+    """The baseline: forward with labels, backward per micro-batch, clip, AdamW step."""
     from transformers import AutoModelForCausalLM
 
     gpu = torch.cuda.is_available()
@@ -164,9 +168,9 @@ def run_plain(model: Path, args: argparse.Namespace, vocab: int) -> dict[str, An
     for _ in range(args.steps):
         sync()
         started = time.perf_counter()
-        for row in rows:
+        for micro in rows.split(args.microbatch_rows):
             with autocast:
-                loss = net(input_ids=row[None], labels=row[None]).loss / args.rows
+                loss = net(input_ids=micro, labels=micro).loss * (len(micro) / args.rows)
             loss.backward()
         norms.append(float(torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)))
         optimizer.step()
@@ -193,7 +197,11 @@ def summarise(name: str, result: dict[str, Any], flops_of: Any, warmup: int, pea
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", default="qwen2.5-1.5b")
-    parser.add_argument("--rows", type=int, default=8, help="rows (micro-batches) per step")
+    parser.add_argument("--rows", type=int, default=8, help="rows of --seq-len tokens per step")
+    parser.add_argument("--microbatch-rows", type=int, default=1,
+                        help="rows per micro-batch (ours: a packed row of this many x seq-len tokens)")
+    parser.add_argument("--attention", default="auto", choices=("auto", "varlen", "sdpa", "eager"),
+                        help="ours: policy.dtensor.attention")
     parser.add_argument("--seq-len", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=1)
