@@ -6,6 +6,8 @@ with the pad id), `logprobs` [B, L] of the sampled tokens under the UNSCALED mod
 `raw_logprobs`: temperature 1, no top-k/top-p, as the training backend's `get_logprobs`),
 `lengths` [B] (the stop token or stop string included) and `truncated` [B] (no stop within
 `max_new_tokens`). Temperature 0 is greedy. Each row gets its own seed (`requests.row_seed`).
+`generate_stream` hands out the same rows one by one as they finish (`streaming.py`), which the
+rollout engine uses to score finished samples while the others generate.
 
 The engine runs in this process by default (`VLLM_ENABLE_V1_MULTIPROCESSING=0` unless already
 set): a refit then streams the exported weights straight into the model, with no serialized
@@ -27,7 +29,8 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from typing import Any
 
 import torch
@@ -39,6 +42,12 @@ from nemo_rl_vllm import compat
 from nemo_rl_vllm.options import VLLMOptions, parse_options
 from nemo_rl_vllm.refit import call_with_deadline, layer_aligned_chunks, with_tied_lm_head
 from nemo_rl_vllm.requests import collect_outputs, request_prompts, sampling_kwargs
+from nemo_rl_vllm.streaming import stream_finished
+
+_STREAM_OPEN = (
+    "a generate_stream iterator of this VLLMGenerationBackend is still running; read it to the "
+    "end or close() it before generating again"
+)
 
 
 class VLLMGenerationBackend:
@@ -58,6 +67,7 @@ class VLLMGenerationBackend:
         self.tied_embeddings = False
         self._asleep = False
         self._params: Any = None  # vllm.SamplingParams, imported at setup
+        self._streaming = False  # a generate_stream iterator is running
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, config: GenerationConfig, cluster: Cluster) -> None:
@@ -111,10 +121,39 @@ class VLLMGenerationBackend:
             >>> # out = gen.generate(BatchedDataDict(input_ids=ids, input_lengths=lens), params)
         """
         llm = self._require_engine()
+        if self._streaming:  # LLM.generate would also step, and return, the stream's requests
+            raise RuntimeError(_STREAM_OPEN)
         requests = request_prompts(prompts)
         params = [self._params(**kw) for kw in sampling_kwargs(sampling, len(requests))]
         outputs = llm.generate(requests, params, use_tqdm=False)
         return collect_outputs(outputs, self.pad_id)
+
+    def generate_stream(
+        self, prompts: BatchedDataDict, sampling: SamplingParams
+    ) -> Iterator[tuple[int, BatchedDataDict]]:
+        """`(row, one-row result)` as each row finishes (the `StreamingGeneration` capability):
+        the same requests as `generate`, so row i gets the same tokens; see `streaming.py`.
+        Closing the iterator early cancels the rows not yielded yet.
+
+        Example:
+            >>> # for row, out in gen.generate_stream(prompts, params):
+            >>> #     print(row, out["output_ids"][0, : int(out["lengths"][0])])
+        """
+        llm = self._require_engine()  # checked now, not at the first next()
+        requests = request_prompts(prompts)
+        params = [self._params(**kw) for kw in sampling_kwargs(sampling, len(requests))]
+        return self._stream(llm, requests, params)
+
+    def _stream(self, llm: Any, requests: list[Any], params: list[Any]) -> Iterator[tuple[int, BatchedDataDict]]:
+        if self._streaming:
+            raise RuntimeError(_STREAM_OPEN)
+        self._streaming = True
+        try:
+            with closing(stream_finished(llm, requests, params)) as stream:
+                for row, output in stream:
+                    yield row, collect_outputs([output], self.pad_id)
+        finally:
+            self._streaming = False
 
     # ------------------------------------------------------------------ weights and memory
     def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:

@@ -6,7 +6,9 @@ Both take token-id prompts as `{"prompt_token_ids": [...]}`, return sample log-p
 `LLM.sleep(level)`, `LLM.wake_up(tags)` and the worker's `reload_weights(weights_iterator=...,
 is_checkpoint_format=True)`. The one difference on our path: 0.32's worker enters its
 `set_current_vllm_config` context around `reload_weights`, 0.26's does not (see
-`reload_weights` below). Versions before 0.26 lack the in-place `reload_weights`.
+`reload_weights` below). Versions before 0.26 lack the in-place `reload_weights`. Streaming
+drives the step loop under `LLM.generate` itself (`llm_engine.add_request`, `step`,
+`has_unfinished_requests`, `abort_request`): checked on 0.32 only, not yet on 0.26.
 
 Example:
     >>> supported("0.26.0"), supported("0.32.0"), supported("0.10.2")
@@ -97,6 +99,29 @@ def reload_weights(
         timeout=timeout,
         kwargs={"weights_iterator": weights, "is_checkpoint_format": True},
     )
+
+
+def add_request(engine: Any, request_id: str, prompt: Any, params: Any) -> None:
+    """Add one request to `LLM.llm_engine` as `LLM.generate` does: only the final output is
+    reported (`RequestOutputKind.FINAL_ONLY`, what `LLM` sets). `request_id` is the id the
+    request's `RequestOutput` carries back (0.32 adds a random suffix internally only).
+
+    0.32 warns once that raw prompts to the input processor are deprecated; it still accepts
+    them, and rendering them first would need `LLM`'s private helpers.
+
+    Example:
+        >>> # add_request(llm.llm_engine, "nemo-rl-stream-0-0", {"prompt_token_ids": [5]}, params)
+    """
+    from vllm.sampling_params import RequestOutputKind
+
+    params.output_kind = RequestOutputKind.FINAL_ONLY
+    engine.add_request(request_id, prompt, params)
+
+
+def abort(engine: Any, request_ids: list[str]) -> None:
+    """Cancel requests added with `add_request` (by the ids given there)."""
+    if request_ids:
+        engine.abort_request(request_ids)
 
 
 def sleep(llm: Any, level: int) -> None:
