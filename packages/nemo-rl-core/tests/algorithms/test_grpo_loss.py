@@ -314,8 +314,9 @@ def test_bad_inputs_raise_one_clear_error() -> None:
     loss_fn = ClippedPGLoss(_cfg())
     lp = torch.tensor(LOGP)
     batch = _batch(PREV, [1.0], MASK)
-    with pytest.raises(KeyError, match=r"batch\['prev_logprobs'\]"):
-        loss_fn(lp, {k: v for k, v in batch.items() if k != "prev_logprobs"}, 3, 1)
+    # (A batch without prev_logprobs is valid: see test_grpo_loss_logprob_reuse.py.)
+    with pytest.raises(KeyError, match=r"batch\['advantages'\]"):
+        loss_fn(lp, {k: v for k, v in batch.items() if k != "advantages"}, 3, 1)
     with pytest.raises(
         ValueError, match=r"batch\['token_mask'\] must be a tensor of shape \(1, 4\)"
     ):

@@ -251,6 +251,15 @@ class GRPOConfig(AlgorithmConfig):
     epochs_per_rollout: PositiveInt = Field(
         1, description="Optimizer passes over each rollout batch (prev_logprobs fixed before the first)."
     )
+    reuse_training_logprobs: Literal["auto"] | bool = Field(
+        "auto",
+        description="Skip the prev_logprobs forward pass and take prev_logprobs from the training "
+        "forward itself (detached). Exact when each rollout gets one optimizer update "
+        "(epochs_per_rollout 1 and policy.train_global_batch_size null or the sequences per "
+        "step): that forward then runs the same weights. auto: on exactly then, if the loss "
+        "supports it; true: on (an error with more updates or a loss without support); false: "
+        "always run the pass.",
+    )
     max_rollout_turns: PositiveInt = Field(
         1,
         description="Generation/environment turns per sample; 1 is single-turn, multi-turn "
@@ -284,6 +293,18 @@ class GRPOConfig(AlgorithmConfig):
     def sequences_per_step(self) -> int:
         return self.num_prompts_per_step * self.num_generations_per_prompt
 
+    @property
+    def updates_per_rollout(self) -> int:
+        """Optimizer updates each rollout batch gets: epochs_per_rollout x the updates per pass.
+
+        Example:
+            >>> GRPOConfig(epochs_per_rollout=2).updates_per_rollout
+            2
+        """
+        gbs = self.policy.train_global_batch_size
+        per_pass = 1 if gbs is None else max(1, self.sequences_per_step // gbs)
+        return self.epochs_per_rollout * per_pass
+
     @model_validator(mode="after")
     def _check_batches(self) -> GRPOConfig:
         gbs = self.policy.train_global_batch_size
@@ -292,5 +313,15 @@ class GRPOConfig(AlgorithmConfig):
                 f"policy.train_global_batch_size ({gbs}) must divide the sequences per step "
                 f"(num_prompts_per_step x num_generations_per_prompt = {self.sequences_per_step}); "
                 f"set it to {self.sequences_per_step} or a divisor of it"
+            )
+        if self.reuse_training_logprobs is True and self.updates_per_rollout > 1:
+            raise ValueError(
+                f"reuse_training_logprobs is true, but epochs_per_rollout "
+                f"({self.epochs_per_rollout}) and policy.train_global_batch_size "
+                f"({'null' if gbs is None else gbs}) give "
+                f"{self.updates_per_rollout} optimizer updates per rollout: after the first, the "
+                "training forward runs updated weights, whose log-probs are not prev_logprobs. "
+                "Set reuse_training_logprobs to auto (on only with one update) or false, or train "
+                "with one update (epochs_per_rollout 1, policy.train_global_batch_size null)"
             )
         return self

@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
@@ -109,11 +109,21 @@ class ClippedPGLoss:
     `sample_mask` [B]; `generation_logprobs` [B, T] when the correction is on (else used for the
     mismatch metrics if present); `reference_logprobs` [B, T] when kl_penalty > 0.
 
+    A batch without `prev_logprobs` takes prev_logprobs = detach(logprobs) everywhere they are
+    read (the ratio, the importance weights, the mismatch metrics). That is exact when the batch
+    is trained with one optimizer update: the weights that would compute prev_logprobs are then
+    those of this forward (the GRPO config's `reuse_training_logprobs`). The ratio is 1 with the
+    gradient of exp(logprobs - detach(logprobs)).
+
     Example:
         >>> from nemo_rl.algorithms.grpo import GRPOLossConfig
         >>> ClippedPGLoss(GRPOLossConfig(ratio_clip_max=0.28)).config.ratio_clip_max
         0.28
     """
+
+    supports_training_logprob_reuse: ClassVar[bool] = True
+    """Reads a batch without `prev_logprobs` as prev_logprobs = detach(logprobs); the GRPO trainer
+    omits them (`reuse_training_logprobs`) only for a loss that sets this to True."""
 
     def __init__(self, config: GRPOLossConfig | None = None) -> None:
         config = GRPOLossConfig() if config is None else config
@@ -200,7 +210,10 @@ class ClippedPGLoss:
             return torch.where(valid, value, torch.zeros_like(value))
 
         lp = torch.where(valid, logprobs.to(compute_dtype), torch.zeros((), dtype=compute_dtype))
-        prev = per_token("prev_logprobs", "log-probs of the policy that the ratio starts from")
+        if "prev_logprobs" in batch:
+            prev = per_token("prev_logprobs", "log-probs of the policy that the ratio starts from")
+        else:  # one update per rollout: this forward runs the weights prev_logprobs would use
+            prev = lp.detach()
         raw_adv = batch.get("advantages")
         if isinstance(raw_adv, torch.Tensor) and raw_adv.dim() == 1:  # one value per sequence
             adv = fetch_tensor(

@@ -10,6 +10,11 @@ plugin group, so a package adds one with an entry point
 `loss.options`. Shipped: `clipped_pg` (`ClippedPGLoss`: PPO-style clipping with the DAPO,
 Dr.GRPO, GSPO and CISPO variants as settings of the `loss` section).
 
+The trainer leaves `prev_logprobs` out of the batch (`reuse_training_logprobs`, one optimizer
+update per rollout) only for a loss whose class sets `supports_training_logprob_reuse = True`:
+such a loss must read a batch without them as prev_logprobs = logprobs.detach(), as
+`ClippedPGLoss` does. Any other loss always gets `prev_logprobs`.
+
 Example:
     >>> from nemo_rl import registry
     >>> from nemo_rl.algorithms.grpo import GRPOLossConfig
@@ -36,7 +41,7 @@ from nemo_rl import registry
 from nemo_rl.config import ConfigError
 
 if TYPE_CHECKING:
-    from nemo_rl.algorithms.grpo.config import GRPOLossConfig
+    from nemo_rl.algorithms.grpo.config import GRPOConfig, GRPOLossConfig
     from nemo_rl.protocols import LossFunction
 
 PolicyLossFactory = Callable[["GRPOLossConfig"], "LossFunction"]
@@ -60,3 +65,34 @@ def build_policy_loss(config: GRPOLossConfig) -> LossFunction:
     except registry.PluginNotFoundError as err:
         raise ConfigError(f"loss.name={config.name!r}: {err}") from None
     return factory(config)
+
+
+def reuses_training_logprobs(config: GRPOConfig, loss_fn: LossFunction) -> bool:
+    """Whether GRPO steps skip the prev_logprobs pass (`config.reuse_training_logprobs`).
+
+    auto: exactly when each rollout gets one optimizer update and `loss_fn` declares
+    `supports_training_logprob_reuse`; true: on (the config already refuses more than one
+    update; a loss without support is a `ConfigError` naming `loss.name`); false: off.
+
+    Example:
+        >>> from nemo_rl.algorithms.grpo import GRPOConfig
+        >>> cfg = GRPOConfig()
+        >>> reuses_training_logprobs(cfg, build_policy_loss(cfg.loss))
+        True
+        >>> cfg = GRPOConfig(epochs_per_rollout=2)
+        >>> reuses_training_logprobs(cfg, build_policy_loss(cfg.loss))
+        False
+    """
+    supported = bool(getattr(loss_fn, "supports_training_logprob_reuse", False))
+    setting = config.reuse_training_logprobs
+    if setting is True and not supported:
+        raise ConfigError(
+            f"reuse_training_logprobs=true: the policy loss {config.loss.name!r} does not "
+            "declare supports_training_logprob_reuse, so it may read batch['prev_logprobs']; set "
+            "reuse_training_logprobs to auto or false, or give a loss that reads a batch without "
+            "prev_logprobs as logprobs.detach() the class attribute "
+            "supports_training_logprob_reuse = True"
+        )
+    if setting == "auto":
+        return supported and config.updates_per_rollout == 1
+    return bool(setting)

@@ -21,7 +21,7 @@ from nemo_rl import registry
 from nemo_rl.algorithms.grpo.config import GRPOConfig
 from nemo_rl.algorithms.grpo.data import GRPOPromptTransform
 from nemo_rl.algorithms.grpo.estimators import AdvantageInputs
-from nemo_rl.algorithms.grpo.policy_losses import build_policy_loss
+from nemo_rl.algorithms.grpo.policy_losses import build_policy_loss, reuses_training_logprobs
 from nemo_rl.algorithms.grpo.prompt_limits import prompt_limit
 from nemo_rl.algorithms.grpo.rewards import dynamic_sampling_keep_mask, shape_rewards
 from nemo_rl.data import BatchedDataDict
@@ -134,6 +134,8 @@ class GRPOTrainer(BaseTrainer):
             max_turns=cfg.max_rollout_turns, max_total_length=cfg.policy.max_total_sequence_length,
         )
         self.loss_fn = build_policy_loss(cfg.loss)
+        # Whether steps skip the prev_logprobs pass: decided once, by the config and the loss.
+        self.reuse_training_logprobs = reuses_training_logprobs(cfg, self.loss_fn)
 
     def load_checkpoint(self, path: Any) -> None:
         super().load_checkpoint(path)
@@ -174,7 +176,8 @@ class GRPOTrainer(BaseTrainer):
         started = time.perf_counter()
         train_batch = batch.select_keys([k for k in TRAIN_KEYS if k in batch])
         with self.phase("logprobs"):
-            train_batch["prev_logprobs"] = self.policy.get_logprobs(train_batch)
+            if not self.reuse_training_logprobs:  # else the loss uses the training forward's
+                train_batch["prev_logprobs"] = self.policy.get_logprobs(train_batch)
             if cfg.loss.kl_penalty > 0:
                 train_batch["reference_logprobs"] = self.policy.get_logprobs(train_batch, reference=True)
         with self.phase("train"):
