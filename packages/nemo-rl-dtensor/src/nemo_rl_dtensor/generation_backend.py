@@ -6,7 +6,8 @@ with the pad id), `logprobs` [B, L] of the sampled tokens under the UNSCALED mod
 no top-k/top-p filtering, the same quantity `get_logprobs` of the training backend returns),
 `lengths` [B] (the stop token or stop string included) and `truncated` [B] (no EOS, stop token or
 stop string within `max_new_tokens`). Temperature 0 is greedy decoding. The log-probs are read
-from `generate`'s own decoding passes (a forward hook), so no second pass scores the tokens.
+from `generate`'s own decoding passes (a forward hook), so no second pass scores the tokens, and
+each decoding step gets as little extra work as possible (see `decoding_records`).
 
 Colocated with an inline training backend, `share_module(training.inline_module())` makes
 generation run on the training weights themselves: no second copy, and `update_weights` is a
@@ -31,6 +32,13 @@ from nemo_rl.data import BatchedDataDict
 from nemo_rl.protocols import Cluster
 from nemo_rl.training import length_mask
 
+from nemo_rl_dtensor.decoding_records import (
+    LogprobRecorder,
+    StringStopRecorder,
+    combine_stops,
+    first_stop_positions,
+)
+
 
 def right_to_left_padding(
     input_ids: torch.Tensor, lengths: torch.Tensor, pad_id: int
@@ -44,74 +52,17 @@ def right_to_left_padding(
         ([[5, 6], [0, 7]], [[1, 1], [0, 1]])
     """
     width = int(lengths.max())
-    out = torch.full(
-        (input_ids.shape[0], width), pad_id, dtype=input_ids.dtype, device=input_ids.device
-    )
-    mask = torch.zeros_like(out)
-    for row, n in enumerate(lengths.tolist()):
-        out[row, width - n :] = input_ids[row, :n]
-        mask[row, width - n :] = 1
-    return out, mask
-
-
-class _StopRecorder:
-    """A stopping criterion that ends a row at EOS/stop tokens or stop strings and records, per
-    row, how many tokens it had generated when it first stopped (0 = never stopped), and the
-    log-prob of every sampled token under the unscaled model.
-
-    The log-probs come from the model's own decoding forward passes: `capture`, a forward hook,
-    keeps the last position's raw logits and their log-sum-exp; `__call__` (run by `generate`
-    once the sampled token is appended) picks that token's logit. No second forward pass over
-    the generated sequences is needed, and only one step's logits are held at a time.
-    """
-
-    def __init__(
-        self, prompt_width: int, batch_size: int, stop_ids: list[int], string_criterion: Any
-    ) -> None:
-        self.prompt_width = prompt_width
-        self.stop_ids = stop_ids
-        self.string_criterion = string_criterion
-        self.stopped_at = torch.zeros(batch_size, dtype=torch.long)
-        self.logprobs: list[torch.Tensor] = []
-        self._stop_tensor: torch.Tensor | None = None
-        self._logits: torch.Tensor | None = None
-        self._logsumexp: torch.Tensor | None = None
-
-    def capture(self, module: Any, args: Any, output: Any) -> None:
-        """Forward hook: keep the raw next-token logits of the latest decoding step."""
-        logits = output.logits[:, -1]
-        self._logits = logits
-        self._logsumexp = torch.logsumexp(logits.float(), dim=-1)
-
-    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
-        # Everything stays on the device: a host copy or sync per decoding step would stall the
-        # kernel launches that bound HF decoding speed.
-        if self._stop_tensor is None:
-            self._stop_tensor = torch.tensor(self.stop_ids, device=input_ids.device, dtype=torch.long)
-            self.stopped_at = self.stopped_at.to(input_ids.device)
-        token = input_ids[:, -1]
-        if self._logits is not None and self._logsumexp is not None:
-            picked = self._logits.gather(-1, token.unsqueeze(-1)).squeeze(-1).float()
-            self.logprobs.append(picked - self._logsumexp)
-            self._logits = self._logsumexp = None  # a step's logits are freed as soon as used
-        done = torch.isin(token, self._stop_tensor)
-        if self.string_criterion is not None:
-            done = done | self.string_criterion(input_ids, scores)
-        step = input_ids.shape[1] - self.prompt_width
-        self.stopped_at = torch.where(done & (self.stopped_at == 0), step, self.stopped_at)
-        return done
-
-    def token_logprobs(self, steps: int) -> torch.Tensor:
-        """[B, steps] log-probs of the sampled tokens, on the CPU."""
-        if len(self.logprobs) != steps:
-            raise RuntimeError(
-                f"HF generation recorded {len(self.logprobs)} log-prob steps for {steps} generated "
-                "tokens; the model's forward hook did not run once per decoding step (assisted or "
-                "beam decoding is not supported by the hf backend)"
-            )
-        if steps == 0:
-            return torch.zeros(self.stopped_at.shape[0], 0)
-        return torch.stack(self.logprobs, dim=1).cpu()
+    if width > input_ids.shape[1]:
+        raise ValueError(
+            f"prompts['input_lengths'] reaches {width}, but prompts['input_ids'] has only "
+            f"{input_ids.shape[1]} columns; input_lengths must count each row's tokens"
+        )
+    # One gather instead of a copy per row: column c of row r holds input column c - (width - n_r).
+    shift = width - lengths.to(input_ids.device)
+    source = torch.arange(width, device=input_ids.device) - shift.unsqueeze(1)
+    kept = source >= 0
+    out = torch.where(kept, input_ids[:, :width].gather(1, source.clamp(min=0)), pad_id)
+    return out, kept.to(input_ids.dtype)
 
 
 class HFGenerationBackend:
@@ -276,10 +227,14 @@ class HFGenerationBackend:
         )
         ids, mask = ids.to(self.device), mask.to(self.device)
         stop_ids = sorted(self._eos_ids() | set(sampling.stop_token_ids or []))
+        # Stops by token id are found in the finished sequences; only stop strings need a
+        # per-step criterion (each one adds work to every decoding step).
         strings = None
         if sampling.stop_strings:
-            strings = StopStringCriteria(self.tokenizer, sampling.stop_strings)
-        recorder = _StopRecorder(ids.shape[1], ids.shape[0], stop_ids, strings)
+            strings = StringStopRecorder(
+                StopStringCriteria(self.tokenizer, sampling.stop_strings), ids.shape[1], ids.shape[0]
+            )
+        recorder = LogprobRecorder()
         greedy = sampling.is_greedy
         hf_config = HFGenerationConfig(
             max_new_tokens=sampling.max_new_tokens,
@@ -289,11 +244,12 @@ class HFGenerationBackend:
             top_k=None if greedy else (sampling.top_k or 0),
             eos_token_id=stop_ids,
             pad_token_id=self.tokenizer.pad_token_id,
-            return_dict_in_generate=True,
+            # Explicit: unset options are filled from the model's own generation config.
+            return_dict_in_generate=False,
         )
         was_training = model.training
         model.eval()
-        hook = model.register_forward_hook(recorder.capture)
+        hook = model.register_forward_hook(recorder, with_kwargs=True)
         try:
             # A seeded call must not disturb the global RNG; an unseeded one must advance it
             # (forking there would replay the same random draws on every call).
@@ -303,17 +259,23 @@ class HFGenerationBackend:
                 if seeded:
                     torch.manual_seed(sampling.seed)
                 with self._autocast(model):
-                    out = model.generate(
+                    sequences = model.generate(
                         input_ids=ids,
                         attention_mask=mask,
                         generation_config=hf_config,
-                        stopping_criteria=StoppingCriteriaList([recorder]),
+                        stopping_criteria=StoppingCriteriaList([strings] if strings else []),
                     )
         finally:
             hook.remove()
             model.train(was_training)
-        logprobs = recorder.token_logprobs(out.sequences.shape[1] - ids.shape[1])
-        return self._result(out, ids.shape[1], recorder, logprobs)
+        generated = sequences[:, ids.shape[1] :]
+        logprobs = recorder.logprobs(sequences, generated.shape[1])
+        generated = generated.cpu()
+        stopped = combine_stops(
+            first_stop_positions(generated, stop_ids),
+            strings.stopped_at.cpu() if strings else None,
+        )
+        return self._result(generated, stopped, logprobs)
 
     def _autocast(self, model: torch.nn.Module) -> Any:
         """bf16 autocast when a float32 module (a shared training module holds float32 master
@@ -336,11 +298,9 @@ class HFGenerationBackend:
         return ids
 
     def _result(
-        self, out: Any, prompt_width: int, recorder: _StopRecorder, logprobs: torch.Tensor
+        self, generated: torch.Tensor, stopped: torch.Tensor, logprobs: torch.Tensor
     ) -> BatchedDataDict:
-        generated = out.sequences[:, prompt_width:].cpu()
         steps = generated.shape[1]
-        stopped = recorder.stopped_at.cpu()
         truncated = stopped == 0
         lengths = torch.where(truncated, torch.full_like(stopped, steps), stopped)
         valid = length_mask(lengths, steps)
