@@ -171,7 +171,15 @@ def test_choices():
 
 
 @pytest.mark.gpu
-def test_the_cuda_kernel_matches_the_per_sequence_reference():
+def test_the_cuda_kernel_matches_the_per_sequence_reference(monkeypatch):
+    import nemo_rl_dtensor.attention as attention
+
+    reference = attention.per_sequence_attention
+
+    def no_fallback(*args, **kwargs):
+        raise AssertionError("the varlen kernel was not used")
+
+    monkeypatch.setattr(attention, "per_sequence_attention", no_fallback)
     gen = torch.Generator().manual_seed(0)
     for heads, kv_heads in ((12, 2), (4, 4)):
         lengths = [700, 1, 333, 1024]
@@ -182,8 +190,13 @@ def test_the_cuda_kernel_matches_the_per_sequence_reference():
         cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32).cuda()
         got, _ = varlen_attention_forward(torch.nn.Module(), q, k, v, None, scaling=128 ** -0.5,
                                           cu_seq_lens_q=cu, max_length_q=max(lengths))
-        want = per_sequence_attention(q.float(), k.float(), v.float(), cu, 128 ** -0.5)
+        want = reference(q.float(), k.float(), v.float(), cu, 128 ** -0.5)
         assert (got.float() - want).abs().max() < 2e-2
         (g_got,) = torch.autograd.grad(got.float().square().sum(), q)
         (g_want,) = torch.autograd.grad(want.square().sum(), q)
         assert torch.allclose(g_got.float(), g_want.float(), atol=5e-2, rtol=5e-2)
+        # Under autocast, query and key arrive in float32 (rotary embeddings); still the kernel.
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            mixed, _ = varlen_attention_forward(torch.nn.Module(), q.float(), k.float(), v, None,
+                                                cu_seq_lens_q=cu, max_length_q=max(lengths))
+        assert mixed.dtype == torch.bfloat16 and (mixed.float() - want).abs().max() < 2e-2

@@ -83,7 +83,14 @@ def _kernel_attention(
     """The flash-attention varlen kernel, or None where it cannot run (CPU, float32, a scale
     this torch cannot pass)."""
     kernel = _varlen_kernel()
-    if kernel is None or not query.is_cuda or query.dtype not in (torch.bfloat16, torch.float16):
+    if kernel is None or not query.is_cuda:
+        return None
+    if torch.is_autocast_enabled("cuda"):
+        # Under autocast, rotary embeddings leave query and key in float32 (their cos/sin follow
+        # the float32 hidden states); SDPA would be cast to the autocast dtype, so is the kernel.
+        low = torch.get_autocast_dtype("cuda")
+        query, key, value = (t.to(low) for t in (query, key, value))
+    if query.dtype not in (torch.bfloat16, torch.float16):
         return None
     varlen_attn, params = kernel
     head_dim = query.shape[-1]
