@@ -1,7 +1,7 @@
 """Placement of training and generation on the cluster's GPUs, and colocation at run time.
 
-A placeholder for the full placement logic (Ray placement groups, multi-node splits): today it
-decides how many GPUs each side gets and refuses impossible requests. The cluster's GPUs
+It decides how many GPUs each side gets and refuses impossible requests; which GPUs they are is
+decided in `nemo_rl.infra.placement` (one host so far). The cluster's GPUs
 (`num_nodes * gpus_per_node`) are shared by both sides when `generation.colocated`; otherwise
 generation takes `generation.num_gpus` of them and training the rest, which must be at least one.
 
@@ -154,7 +154,8 @@ def check_resources(config: object) -> ResourcePlan | None:
     """The resource plan of an algorithm config, checked before anything starts.
 
     Configs without a `generation` section (SFT, DPO) train on every worker: nothing to split,
-    None. Raises `ResourceError` (a `ConfigError`) when the split is impossible.
+    None. Raises `ResourceError` (a `ConfigError`) when the split is impossible, or when it
+    cannot be placed yet (`nemo_rl.infra.placement`).
 
     Example:
         >>> from nemo_rl.config import GRPOConfig
@@ -167,7 +168,11 @@ def check_resources(config: object) -> ResourcePlan | None:
     generation = getattr(config, "generation", None)
     if generation is None:
         return None
-    return plan_resources(config.cluster, generation)  # type: ignore[attr-defined]
+    plan = plan_resources(config.cluster, generation)  # type: ignore[attr-defined]
+    from nemo_rl.infra.placement import training_cluster_config  # it imports this module
+
+    training_cluster_config(config.cluster, plan)  # type: ignore[attr-defined]  # placeable?
+    return plan
 
 
 class ResourceManager:

@@ -217,10 +217,11 @@ class BaseTrainer:
         from nemo_rl.infra import CheckpointManager, Logger, make_cluster
         from nemo_rl.infra.checkpoint import read_checkpoint_info
         from nemo_rl.infra.logging.jsonl import drop_metrics_after
+        from nemo_rl.infra.placement import training_cluster_config
 
         cfg = self.config
         seed_everything(cfg.seed)
-        check_resources(cfg)  # an impossible GPU split fails before any model loads
+        plan = check_resources(cfg)  # an impossible GPU split fails before any model loads
         # A missing plugin or logger package fails here, not after the policy has loaded.
         preflight(cfg, check_sources=False).raise_if_problems()
         self._load_data(DataModule, dataset, val_dataset)  # before anything is written
@@ -231,7 +232,8 @@ class BaseTrainer:
             self.tokenizer = load_tokenizer(cfg.policy)
         self._fill_schedule_length()
         with self.phase("setup: policy"):
-            self.cluster = make_cluster(cfg.cluster)
+            # Separate generation GPUs: the training workers take only the training GPUs.
+            self.cluster = make_cluster(training_cluster_config(cfg.cluster, plan))
             backend_cls = registry.resolve("training_backends", cfg.policy.backend)
             self.policy = backend_cls()
             self.policy.setup(cfg.policy, self.cluster)
