@@ -2,7 +2,8 @@
 
 Builds a random model of a real architecture's shape (no hub access needed), then prints:
 training tokens/s (bf16 on GPU, activation checkpointing, AdamW) and generation tokens/s
-(HF `generate` through `HFGenerationBackend`), plus the colocated refit time.
+(HF `generate` through `HFGenerationBackend`; `--baseline` also times plain `generate` with the
+same settings, see `generation_vs_plain`), plus the colocated refit time.
 
 Usage:
     python -m nemo_rl_recipes.benchmarks.backend_throughput --shape qwen2.5-1.5b --out /tmp/bench
@@ -91,55 +92,6 @@ def bench_training(model_dir: Path, batch: int, seq_len: int, steps: int) -> dic
             "export_weights_s": export_s, "params": float(exported)}
 
 
-def bench_generation(model_dir: Path, batch: int, prompt_len: int, new_tokens: int) -> dict[str, float]:
-    from nemo_rl.config import GenerationConfig, SamplingParams
-    from nemo_rl.data import BatchedDataDict
-    from nemo_rl.infra.cluster import InlineCluster
-    from nemo_rl_dtensor import HFGenerationBackend
-
-    backend = HFGenerationBackend()
-    backend.setup(GenerationConfig(model_name=str(model_dir)), InlineCluster())
-    gen = torch.Generator().manual_seed(1)
-    prompts = BatchedDataDict(
-        input_ids=torch.randint(10, 250, (batch, prompt_len), generator=gen),
-        input_lengths=torch.full((batch,), prompt_len),
-    )
-    # No stop: the random model must produce exactly new_tokens per sample.
-    sampling = SamplingParams(temperature=1.0, max_new_tokens=new_tokens, stop_token_ids=[])
-    # A full-size warm-up: the first large call pays for the KV cache's allocator growth and
-    # kernel selection, which would otherwise be charged to whichever contender runs first.
-    backend.generate(prompts, sampling)
-    _sync()
-    started = time.perf_counter()
-    out = backend.generate(prompts, sampling)
-    _sync()
-    seconds = time.perf_counter() - started
-    tokens = float(out["lengths"].sum())
-    return {"generate_tokens_per_s": tokens / seconds, "generate_s": seconds,
-            "generated_tokens": tokens}
-
-
-def bench_plain_generate(model_dir: Path, batch: int, prompt_len: int, new_tokens: int) -> dict[str, float]:
-    """Plain `transformers` generate on the same inputs: the baseline the backend is compared with."""
-    from transformers import AutoModelForCausalLM
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
-    gen = torch.Generator().manual_seed(1)
-    ids = torch.randint(10, 250, (batch, prompt_len), generator=gen).to(device)
-    kwargs = dict(do_sample=True, temperature=1.0, top_k=0, eos_token_id=None, pad_token_id=0)
-    model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **kwargs)  # warm-up
-    _sync()
-    started = time.perf_counter()
-    out = model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **kwargs)
-    _sync()
-    seconds = time.perf_counter() - started
-    tokens = float((out.shape[1] - prompt_len) * batch)
-    del model
-    return {"generate_tokens_per_s": tokens / seconds, "generate_s": seconds}
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen2.5-0.5b")
@@ -151,15 +103,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prompt-len", type=int, default=128)
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--baseline", action="store_true", help="also time plain HF generate")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed generate calls per side (alternating); the median is reported")
+    parser.add_argument("--count-ops", action="store_true",
+                        help="also print top-level aten ops per decoding step (host work)")
     parser.add_argument("--skip-training", action="store_true")
     args = parser.parse_args(argv)
 
-    from nemo_rl_dtensor.testing import build_tiny_model
+    from nemo_rl_recipes.benchmarks.common import build_model
+    from nemo_rl_recipes.benchmarks.generation_vs_plain import run_comparison
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    model_dir = args.out / args.shape
     started = time.perf_counter()
-    build_tiny_model(model_dir, **SHAPES[args.shape])
+    # min_new_tokens in the model's generation config: every generate call (ours and plain)
+    # makes exactly new_tokens per row, EOS or not, so both sides time the same work.
+    model_dir = build_model(args.out, args.shape, fixed_new_tokens=args.new_tokens)
     print(f"device: {device}; model {args.shape} built in {time.perf_counter() - started:.0f} s", flush=True)
     results = {"device": device, "shape": args.shape}
     if not args.skip_training:
@@ -169,16 +127,10 @@ def main(argv: list[str] | None = None) -> None:
               f"export_weights {results['export_weights_s']:.2f} s for {results['params'] / 1e9:.2f}B params",
               flush=True)
     torch.cuda.empty_cache() if torch.cuda.is_available() else None
-    for batch in args.gen_batch:
-        r = bench_generation(model_dir, batch, args.prompt_len, args.new_tokens)
-        results[f"generate_b{batch}"] = r
-        print(f"HFGenerationBackend, batch {batch}, {args.prompt_len}-token prompts, {args.new_tokens} new tokens: "
-              f"{r['generate_tokens_per_s']:,.0f} tokens/s ({r['generate_s']:.1f} s)", flush=True)
-        if args.baseline:
-            b = bench_plain_generate(model_dir, batch, args.prompt_len, args.new_tokens)
-            results[f"plain_generate_b{batch}"] = b
-            print(f"plain transformers generate, same inputs: {b['generate_tokens_per_s']:,.0f} tokens/s "
-                  f"({b['generate_s']:.1f} s)", flush=True)
+    results.update(run_comparison(
+        model_dir, "cuda" if torch.cuda.is_available() else "cpu", args.gen_batch, args.prompt_len,
+        args.new_tokens, args.repeats, baseline=args.baseline, count_ops=args.count_ops,
+    ))
     (args.out / f"bench_{args.shape}.json").write_text(json.dumps(results, indent=2))
 
 
