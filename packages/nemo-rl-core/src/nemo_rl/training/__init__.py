@@ -2,6 +2,7 @@
 
 - `token_logprobs`, `padded_logprobs`, `packed_logprobs`, `length_mask`: per-token log-probs of a
   causal LM in the layout `TrainingBackend.get_logprobs` returns (column 0 and padding are 0);
+  `selected_logprobs`, the chunked log-softmax of one chosen token per row beneath them;
 - `global_valid_counts`: the valid tokens and sequences of an optimizer batch, the normalisers
   every `LossFunction` call receives;
 - `build_optimizer`, `build_scheduler`, `lr_multiplier`: `policy.optimizer` and
@@ -33,6 +34,7 @@ _LAZY = {
     "padded_logprobs": _LOGPROBS,
     "packed_logprobs": _LOGPROBS,
     "length_mask": _LOGPROBS,
+    "selected_logprobs": "nemo_rl.training.chunked_logprobs",
     "global_valid_counts": "nemo_rl.training.valid_counts",
     "build_optimizer": _OPTIM,
     "build_scheduler": _OPTIM,

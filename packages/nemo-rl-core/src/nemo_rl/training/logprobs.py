@@ -22,12 +22,14 @@ from collections.abc import Sequence
 import torch
 
 from nemo_rl.data.packing import build_packed_batch, unpack_logprobs
+from nemo_rl.training.chunked_logprobs import selected_logprobs
 
 
 def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
     """`out[b, t] = log_softmax(logits[b, t - 1])[input_ids[b, t]]` for t >= 1; `out[:, 0] = 0`.
 
-    Computed in float32 whatever the logits' dtype (bf16 log-softmax loses about 2 digits).
+    Computed in float32 whatever the logits' dtype (bf16 log-softmax loses about 2 digits), in
+    chunks, without float32 copies of the whole logits (`selected_logprobs`).
 
     Example:
         >>> import torch
@@ -40,10 +42,12 @@ def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tenso
             f"token_logprobs: logits {tuple(logits.shape)} must be [B, T, V] with [B, T] equal to "
             f"input_ids {tuple(input_ids.shape)}"
         )
-    logits = logits[:, :-1].float()
-    targets = input_ids[:, 1:].unsqueeze(-1)
-    picked = logits.gather(-1, targets).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-    return torch.nn.functional.pad(picked, (1, 0))
+    batch, width, vocab = logits.shape
+    # Every position predicts the next token; the last one's target (none) is a dummy 0 whose
+    # value is dropped. Working on all positions keeps `logits` a view (no copy of [B, T-1, V]).
+    targets = torch.nn.functional.pad(input_ids[:, 1:], (0, 1))
+    picked = selected_logprobs(logits.reshape(batch * width, vocab), targets.reshape(-1))
+    return torch.nn.functional.pad(picked.view(batch, width)[:, :-1], (1, 0))
 
 
 def length_mask(lengths: torch.Tensor, seq_len: int) -> torch.Tensor:
