@@ -109,30 +109,34 @@ def compare(
     contenders: dict[str, Contender], ids: torch.Tensor, repeats: int
 ) -> dict[str, dict[str, float]]:
     """Warm each contender up once, then time `repeats` alternating rounds; per contender the
-    median seconds, its tokens/s and the tokens of the last call.
+    median wall seconds, its tokens/s, the median process CPU seconds and the tokens of the last
+    call. On the CPU, process time is the host work itself, little changed by other processes
+    competing for the cores (wall time is); on a GPU it also counts waiting for the device.
 
     Example:
         >>> r = compare({"a": lambda ids: 4}, torch.zeros(1, 1), repeats=3)
         >>> sorted(r["a"]), r["a"]["tokens"]
-        (['generate_s', 'generate_tokens_per_s', 'tokens'], 4.0)
+        (['cpu_s', 'generate_s', 'generate_tokens_per_s', 'tokens'], 4.0)
     """
     for run in contenders.values():
         # The first large call pays for allocator growth and kernel selection.
         run(ids)
     seconds: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
     tokens: dict[str, int] = {}
     for _ in range(repeats):
         for name, run in contenders.items():
             sync()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             tokens[name] = run(ids)
             sync()
             seconds[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - cpu_started)
     results = {}
     for name, times in seconds.items():
         median = statistics.median(times)
         results[name] = {"generate_tokens_per_s": tokens[name] / median, "generate_s": median,
-                         "tokens": float(tokens[name])}
+                         "cpu_s": statistics.median(cpu[name]), "tokens": float(tokens[name])}
     return results
 
 
@@ -160,6 +164,10 @@ def run_comparison(
             print(f"plain transformers generate, same inputs and settings: "
                   f"{r['plain']['generate_tokens_per_s']:,.0f} tokens/s ({r['plain']['generate_s']:.2f} s, "
                   f"{r['plain']['tokens']:,.0f} tokens); ours/plain {ratio:.3f}", flush=True)
+            if torch.device(device).type == "cpu":
+                print(f"process CPU time per call (median): ours {r['ours']['cpu_s']:.3f} s, plain "
+                      f"{r['plain']['cpu_s']:.3f} s; plain/ours {r['plain']['cpu_s'] / r['ours']['cpu_s']:.3f}",
+                      flush=True)
         if count_ops:
             ops = {name: aten_ops_per_step(run, ids, new_tokens) for name, run in contenders.items()}
             results[f"aten_ops_per_step_b{batch}"] = ops
