@@ -1,4 +1,5 @@
-"""Engine-free parts of the vllm backend: options, per-row seeds, outputs, refit chunks, deadline.
+"""Engine-free parts of the vllm backend: options, per-row seeds, outputs, refit chunks, deadline,
+the GPUs of an engine that does not share them.
 
 These run without vLLM (in the main environment too)."""
 
@@ -11,7 +12,8 @@ import pytest
 import torch
 from nemo_rl.config import SamplingParams
 from nemo_rl.data import BatchedDataDict
-from nemo_rl_vllm.options import parse_options
+from nemo_rl.infra.resources import ResourceError
+from nemo_rl_vllm.options import engine_devices, parse_options
 from nemo_rl_vllm.refit import (
     LM_HEAD,
     RefitError,
@@ -30,6 +32,34 @@ def test_options_defaults_per_device_and_passthrough():
     assert gpu.engine["max_num_seqs"] == 7
     apart = parse_options({"tensor_parallel_size": 2}, "cuda", colocated=False).engine
     assert "enable_sleep_mode" not in apart and apart["tensor_parallel_size"] == 2
+
+
+def test_an_engine_on_its_own_gpus_spans_them_all():
+    # generation.num_gpus=2 after 2 training GPUs: cuda 2 and 3, tensor parallel over both.
+    devices = engine_devices(False, 2, "cuda", training_workers=2, visible=4)
+    engine = parse_options({}, "cuda", colocated=False, devices=devices).engine
+    assert engine["device_ids"] == [2, 3] and engine["tensor_parallel_size"] == 2
+    assert "enable_sleep_mode" not in engine  # it never sleeps: nothing else uses its GPUs
+    split = parse_options({"tensor_parallel_size": 1, "pipeline_parallel_size": 2}, "cuda", False, [2, 3])
+    assert split.engine["device_ids"] == [2, 3] and split.engine["tensor_parallel_size"] == 1
+    assert engine_devices(True, 0, "cuda", 4, 4) is None  # colocated: the training GPUs
+    assert engine_devices(False, 0, "cpu", 1, 0) is None  # a CPU run generates on the CPU
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: parse_options({"tensor_parallel_size": 4}, "cuda", False, [2, 3]), ValueError,
+         r"generation.num_gpus=2 but generation.backend_options has tensor_parallel_size=4"),
+        (lambda: engine_devices(False, 1, "cpu", 1, 0), ValueError,
+         r"generation.num_gpus=1 with generation.colocated=false .* the cluster runs on the CPU"),
+        (lambda: engine_devices(False, 2, "cuda", 7, 8), ResourceError,
+         r"generation.num_gpus=2 after 7 training GPU\(s\) needs 9 GPUs on this host but it has 8"),
+    ],
+)
+def test_an_engine_that_cannot_get_its_own_gpus_is_one_clear_error(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
 
 
 @pytest.mark.parametrize(

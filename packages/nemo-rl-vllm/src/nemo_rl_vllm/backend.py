@@ -15,6 +15,10 @@ copy, and scripts need no `if __name__ == "__main__":` guard. With tensor or pip
 parallelism (or multiprocessing forced on), the engine's workers live in other processes and a
 refit is sent as layer-aligned chunks of at most `refit_chunk_bytes` (`refit.py`).
 
+With `generation.colocated: false` the engine runs on GPUs of its own (`self.devices`: the
+`generation.num_gpus` after the training workers', vLLM's `device_ids`), never sleeps (infra
+calls neither `sleep` nor `wake` then) and is refit after every training step as when colocated.
+
 `sleep`/`wake` use vLLM's sleep mode on CUDA (level `sleep_level`, 1 by default: weights kept in
 host memory, KV cache dropped). On the CPU they only mark the engine asleep: vLLM's CPU platform
 has no sleep mode, and its KV cache is a fixed host allocation (`VLLM_CPU_KVCACHE_SPACE` GiB)
@@ -39,7 +43,7 @@ from nemo_rl.data import BatchedDataDict
 from nemo_rl.protocols import Cluster
 
 from nemo_rl_vllm import compat
-from nemo_rl_vllm.options import VLLMOptions, parse_options
+from nemo_rl_vllm.options import VLLMOptions, engine_devices, parse_options
 from nemo_rl_vllm.refit import call_with_deadline, layer_aligned_chunks, with_tied_lm_head
 from nemo_rl_vllm.requests import collect_outputs, request_prompts, sampling_kwargs
 from nemo_rl_vllm.streaming import stream_finished
@@ -64,6 +68,7 @@ class VLLMGenerationBackend:
         self.llm: Any = None
         self.tokenizer: Any = None
         self.device_type = "cpu"
+        self.devices: list[int] | None = None  # its own GPUs when not colocated (on CUDA)
         self.tied_embeddings = False
         self._asleep = False
         self._params: Any = None  # vllm.SamplingParams, imported at setup
@@ -78,11 +83,17 @@ class VLLMGenerationBackend:
                 "it from policy.model_name) or to another HF model path"
             )
         self.device_type = cluster.device_type
-        self.options = parse_options(config.backend_options, cluster.device_type, config.colocated)
+        visible = torch.cuda.device_count() if cluster.device_type == "cuda" else 0
+        self.devices = engine_devices(
+            config.colocated, config.num_gpus, cluster.device_type, cluster.world_size, visible
+        )
+        self.options = parse_options(config.backend_options, cluster.device_type, config.colocated, self.devices)
         self.config = config
         # Why in-process: see the module docstring. Set before vLLM reads its environment.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         vllm = compat.import_vllm()
+        if self.devices:
+            compat.require_engine_arg(vllm, "device_ids", "generation.colocated=false (GPUs of its own)")
         from transformers import AutoConfig, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(config.model_name)

@@ -62,6 +62,24 @@ def import_vllm() -> ModuleType:
     return vllm
 
 
+def require_engine_arg(vllm: ModuleType, name: str, needed_for: str) -> None:
+    """Raise, naming the fix, when this vLLM's `EngineArgs` lacks the argument `name`
+    (`device_ids`, which pins an engine to given GPUs, is in 0.32; older releases may lack it).
+
+    Example:
+        >>> # require_engine_arg(vllm, "device_ids", "generation.colocated=false")
+    """
+    import dataclasses
+
+    from vllm.engine.arg_utils import EngineArgs
+
+    if name not in {f.name for f in dataclasses.fields(EngineArgs)}:
+        raise ImportError(
+            f"{needed_for} needs vLLM's engine argument {name!r}, which vLLM {vllm.__version__} "
+            "does not have; install a vLLM release that has it, or set generation.colocated=true"
+        )
+
+
 def _reload_in_config_context(worker: Any, **kwargs: Any) -> None:
     # Runs on the worker: 0.26's Worker.reload_weights calls the model runner without the vLLM
     # config context that layer construction during a layerwise reload may read; 0.32's adds it.

@@ -66,12 +66,17 @@ class VLLMOptions:
     sleep_level: int = 1
 
 
-def parse_options(options: dict[str, Any], device_type: str, colocated: bool) -> VLLMOptions:
+def parse_options(
+    options: dict[str, Any], device_type: str, colocated: bool, devices: list[int] | None = None
+) -> VLLMOptions:
     """Check `backend_options` and add the defaults of `device_type` ("cpu" or "cuda").
 
     CPU needs eager mode and float32 (vLLM's CPU path compiles no graphs here and our parity
     tests compare fp32); on CUDA, a colocated engine gets sleep mode and a memory share that
-    leaves room for the training backend.
+    leaves room for the training backend. `devices` are the GPUs of an engine that does not
+    share them (`generation.colocated: false`): vLLM's `device_ids`, with a tensor-parallel size
+    of their number unless the options split them another way (tensor x pipeline parallel sizes
+    must then multiply to it).
 
     Example:
         >>> parse_options({}, "cpu", True).engine["dtype"]
@@ -111,6 +116,8 @@ def parse_options(options: dict[str, Any], device_type: str, colocated: bool) ->
     if "precision" in options:
         engine["dtype"] = options["precision"]
     engine.update(extra)
+    if devices:
+        _place_on(engine, devices)
     level = int(options.get("sleep_level", 1))
     if level not in (1, 2):
         raise ValueError(f"generation.backend_options.sleep_level={level}; use 1 or 2")
@@ -120,3 +127,43 @@ def parse_options(options: dict[str, Any], device_type: str, colocated: bool) ->
         refit_timeout_s=float(options.get("refit_timeout_s", VLLMOptions.refit_timeout_s)),
         sleep_level=level,
     )
+
+
+def _place_on(engine: dict[str, Any], devices: list[int]) -> None:
+    """Put the engine on `devices` (its own GPUs), its parallel sizes covering all of them."""
+    if "tensor_parallel_size" not in engine and "pipeline_parallel_size" not in engine:
+        engine["tensor_parallel_size"] = len(devices)
+    tp, pp = int(engine.get("tensor_parallel_size", 1)), int(engine.get("pipeline_parallel_size", 1))
+    if tp * pp != len(devices):
+        raise ValueError(
+            f"generation.num_gpus={len(devices)} but generation.backend_options has "
+            f"tensor_parallel_size={tp} x pipeline_parallel_size={pp} = {tp * pp} GPUs; make "
+            "them multiply to generation.num_gpus (or leave both unset: tensor parallel over all)"
+        )
+    engine["device_ids"] = list(devices)
+
+
+def engine_devices(colocated: bool, num_gpus: int, device_type: str, training_workers: int, visible: int) -> list[int] | None:
+    """The GPUs of an engine that does not share the training GPUs (`generation.colocated:
+    false`): the `generation.num_gpus` right after the training workers' (infra's placement,
+    `nemo_rl.infra.placement.separate_devices`); None when colocated or generating on the CPU.
+
+    Example:
+        >>> engine_devices(False, 2, "cuda", training_workers=2, visible=4)
+        [2, 3]
+        >>> engine_devices(True, 0, "cuda", training_workers=4, visible=4) is None
+        True
+    """
+    if colocated:
+        return None
+    if device_type != "cuda":
+        if num_gpus:
+            raise ValueError(
+                f"generation.num_gpus={num_gpus} with generation.colocated=false asks for GPUs of "
+                "its own, but the cluster runs on the CPU (cluster.gpus_per_node=0, or no GPU "
+                "seen); set generation.num_gpus=0 to generate on the CPU, or run on GPUs"
+            )
+        return None
+    from nemo_rl.infra.placement import separate_devices
+
+    return separate_devices(training_workers, num_gpus, visible)[1]
