@@ -82,6 +82,10 @@ class LossFunction(Protocol):
     `global_valid_tokens` and `global_valid_seqs` count the valid tokens/sequences of the whole
     optimizer batch across micro-batches and ranks, so summing the micro-batch losses gives the
     same value however the batch is split.
+
+    Metrics are floats or one-number tensors (detached, 0-dim): a backend reads the tensors of
+    all micro-batches to the host in one copy per update, so a loss that returns tensors, rather
+    than calling `.item()`, never makes the micro-batch loop wait on the device.
     """
 
     def __call__(
@@ -90,7 +94,7 @@ class LossFunction(Protocol):
         batch: BatchedDataDict,
         global_valid_tokens: int,
         global_valid_seqs: int,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, float | torch.Tensor]]:
         """The micro-batch's loss (a scalar tensor to backpropagate) and its metrics."""
 
 

@@ -56,11 +56,20 @@ def _batch(sample_mask=(1.0, 1.0, 1.0, 1.0)) -> dict:
     }
 
 
+def _floats(metrics: dict) -> dict[str, float]:
+    """The loss's metrics as floats, after checking they are detached 0-dim tensors (the backend
+    reads them to the host once per update, not once per micro-batch)."""
+    for name, value in metrics.items():
+        assert isinstance(value, torch.Tensor) and value.dim() == 0, name
+        assert not value.requires_grad, name
+    return {name: float(value) for name, value in metrics.items()}
+
+
 def _run(loss_fn, policy, batch, seqs):
     lp = torch.tensor(policy, requires_grad=True)
     loss, metrics = loss_fn(lp, batch, 8, seqs)
     loss.backward()
-    return loss.item(), metrics, lp.grad
+    return loss.item(), _floats(metrics), lp.grad
 
 
 def test_dpo_loss_over_interleaved_pairs() -> None:

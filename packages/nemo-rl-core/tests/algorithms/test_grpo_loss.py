@@ -32,11 +32,20 @@ def _batch(prev, advantages, token_mask, sample_mask=None, gen=None, ref=None) -
     return batch
 
 
+def _floats(metrics: dict) -> dict[str, float]:
+    """The loss's metrics as floats, after checking they are detached 0-dim tensors (the backend
+    reads them to the host once per update, not once per micro-batch)."""
+    for name, value in metrics.items():
+        assert isinstance(value, torch.Tensor) and value.dim() == 0, name
+        assert not value.requires_grad, name
+    return {name: float(value) for name, value in metrics.items()}
+
+
 def _run(cfg, logprobs, batch, tokens, seqs=1):
     lp = torch.tensor(logprobs, dtype=torch.float32, requires_grad=True)
     loss, metrics = ClippedPGLoss(cfg)(lp, batch, tokens, seqs)
     loss.backward()
-    return loss.item(), metrics, lp.grad
+    return loss.item(), _floats(metrics), lp.grad
 
 
 # One sequence, response tokens 1..3, prev log-prob -1 everywhere. The policy's log-probs give

@@ -15,12 +15,21 @@ LOGP = [[0.0, -1.0, -2.0, -0.5], [0.0, -3.0, INF, INF]]
 MASK = [[0, 1, 1, 1], [0, 1, 0, 0]]
 
 
+def _floats(metrics: dict) -> dict[str, float]:
+    """The loss's metrics as floats, after checking they are detached 0-dim tensors (the backend
+    reads them to the host once per update, not once per micro-batch)."""
+    for name, value in metrics.items():
+        assert isinstance(value, torch.Tensor) and value.dim() == 0, name
+        assert not value.requires_grad, name
+    return {name: float(value) for name, value in metrics.items()}
+
+
 def _run(logp, token_mask, sample_mask, tokens):
     lp = torch.tensor(logp, requires_grad=True)
     batch = {"token_mask": torch.tensor(token_mask), "sample_mask": torch.tensor(sample_mask)}
     loss, metrics = NLLLoss()(lp, batch, tokens, len(sample_mask))
     loss.backward()
-    return loss.item(), metrics, lp.grad
+    return loss.item(), _floats(metrics), lp.grad
 
 
 def test_nll_is_the_masked_sum_over_the_global_token_count() -> None:

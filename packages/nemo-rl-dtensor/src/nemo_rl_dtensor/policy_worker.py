@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +55,51 @@ def _worker_device(device_type: str) -> torch.device:
     return torch.device(device_type)
 
 
-def merge_metrics(results: Sequence[dict[str, float]]) -> dict[str, float]:
+def metrics_to_host(
+    results: Sequence[Mapping[str, float | torch.Tensor]],
+) -> list[dict[str, float]]:
+    """`results` with every value a float: the tensor values (one number each, e.g. a loss's
+    0-dim metrics) are stacked and copied to the host at once, one copy per device.
+
+    Example:
+        >>> import torch
+        >>> metrics_to_host([{"loss": torch.tensor(0.5), "n": 3}, {"loss": torch.tensor(1.5)}])
+        [{'loss': 0.5, 'n': 3.0}, {'loss': 1.5}]
+    """
+    out = [dict(r) for r in results]
+    by_device: dict[torch.device, list[tuple[int, str, torch.Tensor]]] = {}
+    for i, result in enumerate(out):
+        for key, value in result.items():
+            if not isinstance(value, torch.Tensor):
+                result[key] = float(value)
+                continue
+            if value.numel() != 1:
+                raise ValueError(
+                    f"metric {key!r} is a tensor of shape {tuple(value.shape)}; a loss metric "
+                    "must be one number: return a 0-dim tensor (e.g. x.sum()) or a float"
+                )
+            by_device.setdefault(value.device, []).append((i, key, value))
+    for entries in by_device.values():
+        # float64 holds every float32/bf16 value exactly; one .tolist() is the one wait.
+        stacked = torch.stack([v.detach().reshape(()).to(torch.float64) for _, _, v in entries])
+        for (i, key, _), number in zip(entries, stacked.tolist(), strict=True):
+            out[i][key] = number
+    return out
+
+
+def merge_metrics(results: Sequence[Mapping[str, float | torch.Tensor]]) -> dict[str, float]:
     """Combine additive metrics of micro-batches or ranks: sum, or max/min for `*_max`/`*_min`.
+
+    Values may be floats or one-number tensors; tensors are read with `metrics_to_host` (one
+    device-to-host copy per call, not one per value).
 
     Example:
         >>> merge_metrics([{"loss": 1.0, "ratio_max": 2.0}, {"loss": 0.5, "ratio_max": 3.0}])
         {'loss': 1.5, 'ratio_max': 3.0}
     """
     merged: dict[str, float] = {}
-    for result in results:
+    for result in metrics_to_host(results):
         for key, value in result.items():
-            value = float(value)
             if key not in merged:
                 merged[key] = value
             elif key.endswith("_max"):
@@ -165,21 +199,19 @@ class PolicyWorker:
         # device without waiting, so the loop itself never stalls on queued GPU work.
         self.module.train()
         self.optimizer.zero_grad(set_to_none=True)
-        micro_results, losses = [], []
+        micro_results = []
         micros = self._microbatches(shard, for_logprobs=False)
         for micro, bin_indices in micros:
             logprobs = self._microbatch_logprobs(micro, bin_indices)
             on_device = micro.to(self.device, non_blocking=True)
             loss, metrics = loss_fn(logprobs, on_device, global_valid_tokens, global_valid_seqs)
             loss.backward()
-            losses.append(loss.detach().float())
-            micro_results.append(metrics)
+            micro_results.append({**metrics, "loss": loss.detach()})
         for _ in range(num_microbatches - len(micros)):
             self._empty_pass(backward=True)
-        # One device-to-host copy for every micro-batch's loss.
-        values = torch.stack(losses).cpu().tolist() if losses else []
-        nonfinite = sum(not math.isfinite(v) for v in values)
-        micro_results = [{**m, "loss": v} for m, v in zip(micro_results, values, strict=True)]
+        # One device-to-host copy for every micro-batch's loss and metrics.
+        micro_results = metrics_to_host(micro_results)
+        nonfinite = sum(not math.isfinite(m["loss"]) for m in micro_results)
         grad_norm = self._clip_gradients()
         lr = self.optimizer.param_groups[0]["lr"]
         skip = self._any_rank(nonfinite > 0) or not math.isfinite(grad_norm)

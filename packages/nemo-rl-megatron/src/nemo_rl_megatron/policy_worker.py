@@ -22,7 +22,7 @@ from nemo_rl.data import BatchedDataDict
 from nemo_rl.protocols import LossFunction
 from nemo_rl.training import ReferenceWeights, lr_multiplier
 from nemo_rl_dtensor.batching import pad_to_multiple, plan_microbatches
-from nemo_rl_dtensor.policy_worker import merge_metrics
+from nemo_rl_dtensor.policy_worker import merge_metrics, metrics_to_host
 
 from nemo_rl_megatron import weights
 from nemo_rl_megatron.layout import ModelLayout
@@ -199,7 +199,7 @@ class MegatronPolicyWorker:
             return loss, no_tokens, {**metrics, "loss": loss.detach()}
 
         results = self._run(self._micro_batches(shard, False), training_loss, forward_only=False)
-        micro_metrics = [{k: float(v) for k, v in r.items()} for r in results]
+        micro_metrics = metrics_to_host(results)  # one device-to-host copy for all of them
         nonfinite = sum(not math.isfinite(m["loss"]) for m in micro_metrics)
         lr = self.config.optimizer.lr * lr_multiplier(self.updates, self.config.scheduler)
         for group in self.optimizer.param_groups:

@@ -36,17 +36,38 @@ def fetch_tensor(
     return value
 
 
-def global_normaliser(global_count: float | torch.Tensor, local_count: float, name: str) -> float:
+def host_number(value: float | torch.Tensor) -> float | None:
+    """`value` as a float when reading it costs no device synchronisation (a Python number or a
+    CPU tensor), else None: a loss checks such values only where they are already on the host.
+
+    Example:
+        >>> import torch
+        >>> host_number(3), host_number(torch.tensor(2.5))
+        (3.0, 2.5)
+    """
+    if isinstance(value, torch.Tensor):
+        return float(value) if value.device.type == "cpu" else None
+    return float(value)
+
+
+def global_normaliser(
+    global_count: float | torch.Tensor, local_count: float | torch.Tensor, name: str
+) -> float:
     """The global count as a divisor; it must cover at least this micro-batch's own count.
+
+    Backends pass the global count as a Python number (`global_valid_counts`). The local count is
+    checked against it only where it is on the host (a number or a CPU tensor): reading a device
+    tensor here would make every micro-batch wait for the device.
 
     Example:
         >>> global_normaliser(10, 4, "global_valid_tokens")
         10.0
     """
     total = float(global_count)
-    if local_count > total * (1 + 1e-6) + 1e-6:
+    local = host_number(local_count)
+    if local is not None and local > total * (1 + 1e-6) + 1e-6:
         raise ValueError(
-            f"{name} ({total:g}) is smaller than this micro-batch's own count ({local_count:g}); "
+            f"{name} ({total:g}) is smaller than this micro-batch's own count ({local:g}); "
             f"pass {name} counted over the whole optimizer batch (all micro-batches and ranks)"
         )
     # An empty optimizer batch yields a loss of exactly 0; dividing by 1 keeps it finite.

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from nemo_rl.algorithms.loss_inputs import fetch_tensor
+from nemo_rl.algorithms.loss_inputs import fetch_tensor, host_number
 
 _DPO_HINT = "DPO batches carry reference_logprobs [B, T], computed before training"
 
@@ -85,8 +85,11 @@ class DPOLoss:
     global_valid_seqs / 2; loss = preference_loss_weight * preference + sft_loss_weight * sft.
 
     Batch keys: `reference_logprobs` [B, T], `token_mask` [B, T], `sample_mask` [B] (equal for
-    both rows of a pair). Metrics, all additive: loss, preference_loss, sft_loss, accuracy
-    (chosen reward above rejected), reward_margin, chosen_reward, rejected_reward.
+    both rows of a pair). Metrics, all additive and detached 0-dim tensors (the backend reads them
+    once per update): loss, preference_loss, sft_loss, accuracy (chosen reward above rejected),
+    reward_margin, chosen_reward, rejected_reward. The checks of the pair masks against each
+    other and against global_valid_seqs run where the masks are on the host (CPU): on a device,
+    reading them would make every micro-batch wait.
 
     Example:
         >>> import torch
@@ -94,7 +97,7 @@ class DPOLoss:
         >>> batch = {"reference_logprobs": lp, "token_mask": torch.tensor([[0, 1], [0, 1]]),
         ...          "sample_mask": torch.ones(2)}
         >>> loss, m = DPOLoss(beta=0.1)(lp, batch, global_valid_tokens=2, global_valid_seqs=2)
-        >>> round(loss.item(), 4), m["accuracy"]
+        >>> round(loss.item(), 4), float(m["accuracy"])
         (0.6931, 0.0)
     """
 
@@ -126,7 +129,7 @@ class DPOLoss:
         batch: Mapping[str, Any],
         global_valid_tokens: int | torch.Tensor,
         global_valid_seqs: int | torch.Tensor,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if logprobs.dim() != 2 or logprobs.shape[0] % 2 != 0:
             raise ValueError(
                 f"DPOLoss: logprobs must be [B, T] with B even, rows 2i chosen and 2i+1 rejected "
@@ -138,7 +141,8 @@ class DPOLoss:
         sample_mask = fetch_tensor(batch, "sample_mask", shape[:1], "DPOLoss", _DPO_HINT).to(dtype)
         reference = fetch_tensor(batch, "reference_logprobs", shape, "DPOLoss", _DPO_HINT).to(dtype)
         pair_mask = sample_mask[0::2]
-        if not torch.equal(pair_mask, sample_mask[1::2]):
+        on_host = sample_mask.device.type == "cpu"
+        if on_host and not torch.equal(pair_mask, sample_mask[1::2]):
             bad = int((pair_mask != sample_mask[1::2]).nonzero()[0, 0])
             raise ValueError(
                 f"DPOLoss: pair {bad} has sample_mask {pair_mask[bad].item():g} on its chosen row "
@@ -149,14 +153,14 @@ class DPOLoss:
         token_mask = fetch_tensor(batch, "token_mask", shape, "DPOLoss", _DPO_HINT) * (
             sample_mask > 0
         ).unsqueeze(-1)
-        total_seqs = float(global_valid_seqs)
+        total_seqs = float(global_valid_seqs)  # a Python number from the backend
         if total_seqs % 2 != 0:
             raise ValueError(
                 f"DPOLoss: global_valid_seqs ({total_seqs:g}) must be even, two sequences per pair; "
                 "count both the chosen and the rejected rows"
             )
-        local_pairs = pair_mask.sum().item()
-        if local_pairs > total_seqs / 2 + 1e-6:
+        local_pairs = host_number(pair_mask.sum()) if on_host else None
+        if local_pairs is not None and local_pairs > total_seqs / 2 + 1e-6:
             raise ValueError(
                 f"DPOLoss: global_valid_seqs ({total_seqs:g}) counts fewer pairs than this "
                 f"micro-batch's {local_pairs:g}; pass the count over the whole optimizer batch"
@@ -179,12 +183,12 @@ class DPOLoss:
 
         with torch.no_grad():
             metrics = {
-                "loss": loss.item(),
-                "preference_loss": preference.item(),
-                "sft_loss": sft.item(),
-                "accuracy": ((chosen > rejected).to(dtype) * pair_mask).sum().item() / pairs,
-                "reward_margin": ((chosen - rejected) * pair_mask).sum().item() / pairs,
-                "chosen_reward": (chosen * pair_mask).sum().item() / pairs,
-                "rejected_reward": (rejected * pair_mask).sum().item() / pairs,
+                "loss": loss.detach(),
+                "preference_loss": preference.detach(),
+                "sft_loss": sft.detach(),
+                "accuracy": ((chosen > rejected).to(dtype) * pair_mask).sum() / pairs,
+                "reward_margin": ((chosen - rejected) * pair_mask).sum() / pairs,
+                "chosen_reward": (chosen * pair_mask).sum() / pairs,
+                "rejected_reward": (rejected * pair_mask).sum() / pairs,
             }
         return loss, metrics

@@ -77,4 +77,4 @@ class DPOTrainer(BaseTrainer):
         logprobs = self.policy.get_logprobs(batch)
         valid = batch["token_mask"] * batch["sample_mask"].unsqueeze(-1)
         _, metrics = self.loss_fn(logprobs, batch, int(valid.sum()), int(batch["sample_mask"].sum()))
-        return metrics
+        return {k: float(v) for k, v in metrics.items()}  # 0-dim CPU tensors: no device wait

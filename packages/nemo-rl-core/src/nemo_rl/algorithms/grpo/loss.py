@@ -109,6 +109,11 @@ class ClippedPGLoss:
     `sample_mask` [B]; `generation_logprobs` [B, T] when the correction is on (else used for the
     mismatch metrics if present); `reference_logprobs` [B, T] when kl_penalty > 0.
 
+    Metrics are detached 0-dim tensors, each this micro-batch's share of the optimizer batch's
+    value (they sum over micro-batches): loss, pg_loss, kl_loss, clip_fraction, ratio_mean, kl,
+    generation_logprob_error, importance_weight_mean (and _truncated_fraction). The backend reads
+    them to the host once per update.
+
     A batch without `prev_logprobs` takes prev_logprobs = detach(logprobs) everywhere they are
     read (the ratio, the importance weights, the mismatch metrics). That is exact when the batch
     is trained with one optimizer update: the weights that would compute prev_logprobs are then
@@ -186,7 +191,7 @@ class ClippedPGLoss:
         batch: Mapping[str, Any],
         global_valid_tokens: int | torch.Tensor,
         global_valid_seqs: int | torch.Tensor,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.config
         if logprobs.dim() != 2:
             raise ValueError(
@@ -256,8 +261,8 @@ class ClippedPGLoss:
             else torch.zeros_like(pg)
         )
 
-        local_tokens = mask.sum().item()
-        tokens = global_normaliser(global_valid_tokens, local_tokens, "global_valid_tokens")
+        # Counts stay tensors: the normaliser checks them only where they are on the host.
+        tokens = global_normaliser(global_valid_tokens, mask.sum(), "global_valid_tokens")
 
         if cfg.token_level_loss:
 
@@ -266,7 +271,7 @@ class ClippedPGLoss:
 
         else:
             seqs = global_normaliser(
-                global_valid_seqs, sample_mask.to(compute_dtype).sum().item(), "global_valid_seqs"
+                global_valid_seqs, sample_mask.to(compute_dtype).sum(), "global_valid_seqs"
             )
 
             def reduce(x: torch.Tensor) -> torch.Tensor:
@@ -280,14 +285,15 @@ class ClippedPGLoss:
 
         with torch.no_grad():
 
-            def token_mean(x: torch.Tensor) -> float:
-                return (torch.where(valid, x, torch.zeros_like(x)) * mask).sum().item() / tokens
+            def token_mean(x: torch.Tensor) -> torch.Tensor:
+                return (torch.where(valid, x, torch.zeros_like(x)) * mask).sum() / tokens
 
             outside_clip = (ratio < 1.0 - cfg.ratio_clip_min) | (ratio > 1.0 + cfg.ratio_clip_max)
+            # 0-dim tensors, read by the backend once per update: no host sync per micro-batch.
             metrics = {
-                "loss": loss.item(),
-                "pg_loss": pg_loss.item(),
-                "kl_loss": kl_loss.item(),
+                "loss": loss.detach(),
+                "pg_loss": pg_loss.detach(),
+                "kl_loss": kl_loss.detach(),
                 "clip_fraction": token_mean(outside_clip.to(pg.dtype)),
                 "ratio_mean": token_mean(ratio),
             }

@@ -26,7 +26,7 @@ Example:
     ...         mask = batch["token_mask"] * batch["sample_mask"].unsqueeze(-1)
     ...         adv = batch["advantages"].unsqueeze(-1)
     ...         loss = -(self.scale * adv * logprobs * mask).sum() / global_valid_tokens
-    ...         return loss, {"loss": loss.item()}
+    ...         return loss, {"loss": loss.detach()}
     >>> build_policy_loss(GRPOLossConfig(name="scaled_pg", options={"scale": 2.0})).scale
     2.0
     >>> registry.unregister("policy_losses", "scaled_pg")

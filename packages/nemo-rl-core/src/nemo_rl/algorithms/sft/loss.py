@@ -6,7 +6,7 @@ Example:
     >>> logprobs = torch.tensor([[0.0, -1.0, -3.0]])
     >>> batch = {"token_mask": torch.tensor([[0, 1, 1]]), "sample_mask": torch.tensor([1])}
     >>> loss, metrics = NLLLoss()(logprobs, batch, global_valid_tokens=2, global_valid_seqs=1)
-    >>> loss.item(), metrics["num_valid_tokens"]
+    >>> loss.item(), float(metrics["num_valid_tokens"])
     (2.0, 2.0)
 """
 
@@ -17,15 +17,16 @@ from typing import Any
 
 import torch
 
-from nemo_rl.algorithms.loss_inputs import fetch_tensor
+from nemo_rl.algorithms.loss_inputs import fetch_tensor, global_normaliser
 
 
 class NLLLoss:
     """Masked token NLL, L = -sum(m * logprobs) / global_valid_tokens, m = token_mask * sample_mask.
 
     Dividing by the global token count (whole optimizer batch) makes the micro-batch losses sum
-    to the full-batch mean NLL however the batch is split. Metrics: `loss` and
-    `num_valid_tokens` (this micro-batch's count, so that summing gives the batch's count).
+    to the full-batch mean NLL however the batch is split. Metrics, detached 0-dim tensors that
+    the backend reads once per update: `loss` and `num_valid_tokens` (this micro-batch's count,
+    so that summing gives the batch's count).
 
     Example:
         >>> import torch
@@ -40,7 +41,7 @@ class NLLLoss:
         batch: Mapping[str, Any],
         global_valid_tokens: int | torch.Tensor,
         global_valid_seqs: int | torch.Tensor,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if logprobs.dim() != 2:
             raise ValueError(
                 f"NLLLoss: logprobs must be [B, T] (got shape {tuple(logprobs.shape)}); pass the "
@@ -53,13 +54,8 @@ class NLLLoss:
         mask = token_mask * sample_mask.unsqueeze(-1)
         # Padding may hold -inf; select rather than multiply so 0 * -inf never makes NaN.
         lp = torch.where(mask > 0, logprobs.to(dtype), torch.zeros((), dtype=dtype))
-        local_tokens = mask.sum().item()
-        total = float(global_valid_tokens)
-        if local_tokens > total * (1 + 1e-6) + 1e-6:
-            raise ValueError(
-                f"NLLLoss: global_valid_tokens ({total:g}) is smaller than this micro-batch's "
-                f"{local_tokens:g} valid tokens; pass the count over the whole optimizer batch "
-                "(all micro-batches and ranks)"
-            )
-        loss = -(mask * lp).sum() / (total if total > 0 else 1.0)
-        return loss, {"loss": loss.item(), "num_valid_tokens": float(local_tokens)}
+        local_tokens = mask.sum()
+        # Checked only where both counts are on the host: reading a device tensor would stall.
+        tokens = global_normaliser(global_valid_tokens, local_tokens, "global_valid_tokens")
+        loss = -(mask * lp).sum() / tokens
+        return loss, {"loss": loss.detach(), "num_valid_tokens": local_tokens}
