@@ -31,11 +31,11 @@ from nemo_rl.training import (
 )
 
 from nemo_rl_dtensor import checkpointing, lora_checkpoint
+from nemo_rl_dtensor.attention import uses_varlen
 from nemo_rl_dtensor.batching import plan_microbatches
 from nemo_rl_dtensor.host_offload import HostOffloader
 from nemo_rl_dtensor.lora import lora_scalings, parameter_counts
 from nemo_rl_dtensor.lora_weights import ADAPTER_CONFIG_FILE, merge_plan
-from nemo_rl_dtensor.attention import uses_varlen
 from nemo_rl_dtensor.model_loading import autocast_context, prepare_training_model
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from nemo_rl.compat.legacy_defaults import DTENSOR_DEFAULTS, legacy_default
-from nemo_rl.compat.rules_lora import LORA_RULES
 from nemo_rl.compat.rule_types import Drop, MigrationContext, Rule, dropped, same, unsupported
+from nemo_rl.compat.rules_lora import LORA_RULES
 
 _TORCH_OPTIMIZERS = {"AdamW": "adamw", "Adam": "adam", "SGD": "sgd"}
 _PRECISIONS = {"bfloat16", "float16", "float32"}
