@@ -38,6 +38,7 @@ from nemo_rl_dtensor.decoding_records import (
     combine_stops,
     first_stop_positions,
 )
+from nemo_rl_dtensor.fused_norms import fuse_rms_norms
 
 
 def right_to_left_padding(
@@ -128,6 +129,7 @@ class HFGenerationBackend:
                 )
             dtype = getattr(torch, name)
         model = AutoModelForCausalLM.from_pretrained(self.config.model_name, dtype=dtype)
+        fuse_rms_norms(model)  # decoding launches one kernel per norm instead of about six
         self.model = model.to(self.device).eval()
         self.shares_training_module = False
 
@@ -258,7 +260,9 @@ class HFGenerationBackend:
             with torch.random.fork_rng(devices=devices) if seeded else contextlib.nullcontext():
                 if seeded:
                     torch.manual_seed(sampling.seed)
-                with self._autocast(model):
+                # Eager even when a shared training module has compiled layers
+                # (policy.dtensor.compile): decoding shapes would recompile at every step.
+                with self._autocast(model), _eager():
                     sequences = model.generate(
                         input_ids=ids,
                         attention_mask=mask,
@@ -311,3 +315,9 @@ class HFGenerationBackend:
             lengths=lengths,
             truncated=truncated,
         )
+
+
+def _eager() -> Any:
+    """Run compiled modules eagerly inside the block (torch >= 2.6; a no-op before)."""
+    set_stance = getattr(torch.compiler, "set_stance", None)
+    return set_stance("force_eager") if set_stance is not None else contextlib.nullcontext()

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from nemo_rl.config.policy import PolicyConfig
 
+from nemo_rl_dtensor.fused_norms import fuse_rms_norms
+
 
 def resolve_compute_dtype(precision: str, device_type: str) -> torch.dtype:
     """The dtype of forward/backward compute: `auto` is bfloat16 on GPU and float32 on CPU.
@@ -122,6 +124,22 @@ def enable_activation_checkpointing(model: torch.nn.Module) -> None:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
+def compile_decoder_layers(model: torch.nn.Module) -> int:
+    """`torch.compile` every decoder layer in place (`Module.compile`: names, parameters and
+    checkpoints stay as they are); returns the number of layers.
+
+    Shapes start static and become dynamic after the first recompilation (packed rows change
+    length every micro-batch), so a run compiles about twice.
+
+    Example:
+        >>> # compile_decoder_layers(model) == model.config.num_hidden_layers
+    """
+    layers = decoder_layers(model)
+    for layer in layers:
+        layer.compile()
+    return len(layers)
+
+
 def shard_with_fsdp2(
     model: torch.nn.Module, device: torch.device, compute_dtype: torch.dtype
 ) -> None:
@@ -177,6 +195,7 @@ def prepare_training_model(
         require_peft()  # before the model loads: a missing package fails in a second
     model = load_causal_lm(config.model_name, config.trust_remote_code,
                            _attention(config, device, compute_dtype))
+    fuse_rms_norms(model)  # one kernel per norm: HF decoding and training launch far fewer
     if config.activation_checkpointing:
         enable_activation_checkpointing(model)
     if config.lora.enabled:
@@ -184,6 +203,8 @@ def prepare_training_model(
 
         # Before fully_shard, so FSDP2 groups the adapters with the frozen weights of each layer.
         model = add_lora_adapters(model, config.lora)
+    if config.dtensor.compile:
+        compile_decoder_layers(model)  # after adapters (compiled with them), before sharding
     if world_size > 1:
         shard_with_fsdp2(model, device, compute_dtype)
     model.to(device)

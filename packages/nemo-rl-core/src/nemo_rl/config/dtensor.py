@@ -44,6 +44,13 @@ class DTensorConfig(ConfigModel):
         "auto: varlen where its kernel runs, else transformers' default; sdpa or eager: "
         "transformers' own.",
     )
+    compile: bool = Field(
+        False,
+        description="torch.compile each decoder layer for training and log-prob passes (fuses "
+        "norms, rotary embeddings, activations and dtype casts into few kernels); the first "
+        "steps of each new shape compile, tens of seconds. Generation on the shared module runs "
+        "eagerly.",
+    )
 
 
 def moved_key_hint(path: str) -> str | None:

@@ -128,7 +128,7 @@ def run_ours(model: Path, args: argparse.Namespace, vocab: int) -> dict[str, Any
         activation_checkpointing=not args.no_activation_checkpointing,
         optimizer={"lr": 1e-5, "weight_decay": 0.0}, max_grad_norm=1.0,
         train_micro_batch_size=args.microbatch_rows, train_global_batch_size=batch.size,
-        max_total_sequence_length=args.seq_len, dtensor={"attention": args.attention},
+        max_total_sequence_length=args.seq_len, dtensor={"attention": args.attention, "compile": args.compile},
         **({"sequence_packing": True,
             "max_tokens_per_microbatch": args.seq_len * args.microbatch_rows} if packing else {}),
     ), InlineCluster())
@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="rows per micro-batch (ours: a packed row of this many x seq-len tokens)")
     parser.add_argument("--attention", default="auto", choices=("auto", "varlen", "sdpa", "eager"),
                         help="ours: policy.dtensor.attention")
+    parser.add_argument("--compile", action="store_true",
+                        help="ours: policy.dtensor.compile (torch.compile each decoder layer; the "
+                        "plain loop stays eager)")
     parser.add_argument("--seq-len", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=1)
