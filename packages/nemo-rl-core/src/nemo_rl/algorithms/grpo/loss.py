@@ -214,7 +214,9 @@ class ClippedPGLoss:
             value = fetch_tensor(batch, key, shape, "ClippedPGLoss", why).to(compute_dtype)
             return torch.where(valid, value, torch.zeros_like(value))
 
-        lp = torch.where(valid, logprobs.to(compute_dtype), torch.zeros((), dtype=compute_dtype))
+        # masked_fill with a Python 0: a CPU 0-dim tensor in torch.where is copied to the device
+        # with a blocking copy, one host sync per micro-batch (seen on an H200).
+        lp = logprobs.to(compute_dtype).masked_fill(~valid, 0.0)
         if "prev_logprobs" in batch:
             prev = per_token("prev_logprobs", "log-probs of the policy that the ratio starts from")
         else:  # one update per rollout: this forward runs the weights prev_logprobs would use
