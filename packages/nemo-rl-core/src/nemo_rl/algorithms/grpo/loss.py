@@ -215,7 +215,7 @@ class ClippedPGLoss:
             return torch.where(valid, value, torch.zeros_like(value))
 
         # masked_fill with a Python 0: a CPU 0-dim tensor in torch.where is copied to the device
-        # with a blocking copy, one host sync per micro-batch (seen on an H200).
+        # with a blocking copy: one host sync per micro-batch (measured on an H200).
         lp = logprobs.to(compute_dtype).masked_fill(~valid, 0.0)
         if "prev_logprobs" in batch:
             prev = per_token("prev_logprobs", "log-probs of the policy that the ratio starts from")

@@ -54,7 +54,7 @@ class NLLLoss:
         mask = token_mask * sample_mask.unsqueeze(-1)
         # Padding may hold -inf; select rather than multiply so 0 * -inf never makes NaN.
         # masked_fill with a Python 0: a CPU 0-dim tensor in torch.where is copied to the device
-        # with a blocking copy, one host sync per micro-batch (seen on an H200).
+        # with a blocking copy: one host sync per micro-batch (measured on an H200).
         lp = logprobs.to(dtype).masked_fill(mask <= 0, 0.0)
         local_tokens = mask.sum()
         # Checked only where both counts are on the host: reading a device tensor would stall.
