@@ -16,8 +16,11 @@ Errors: a reward that raises, runs past `timeout_s` (default 60 s, the trainer's
 `reward_timeout_s`), or returns a value that is not finite in float32 (NaN, inf, 1e39, 10**400)
 raises `RewardFunctionError` naming the function, the sample and the fix; with `on_error="zero"`
 (the trainer's `on_reward_error`) that sample scores 0, a warning is logged and the step's
-`reward_errors` metric counts it. A non-number return or a batched result of the wrong length is
-a bug in the function and always raises.
+`reward_errors` metric counts it. A sample whose rewards are finite but whose weighted sum is not
+(1e30 with weight 1e10; inf - inf) is the same recoverable error, named after the sample, the
+values and the weights (`nemo_rl.environments.reward_sum`); with "zero" it scores 0 in every
+component. A non-number return or a batched result of the wrong length is a bug in the function
+and always raises. Weights must be finite numbers, checked when the environment is built.
 
 Example:
     >>> def exact(prompt, response, answer):
@@ -34,6 +37,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
@@ -44,6 +48,7 @@ from nemo_rl.environments.env_step import RewardEnvStep
 from nemo_rl.environments.reward_component import RewardComponent
 from nemo_rl.environments.reward_errors import REWARD_DTYPE, RewardFunctionError
 from nemo_rl.environments.reward_signature import describe_reward_fn, reward_fn_name
+from nemo_rl.environments.reward_sum import checked_reward_sums
 from nemo_rl.protocols import Environment, Message
 
 logger = logging.getLogger(__name__)
@@ -70,7 +75,7 @@ def _named_specs(reward_fn: RewardFns) -> list[tuple[str, Callable[..., Any], fl
                     raise ValueError(
                         f"reward {name!r} is a tuple of {len(spec)} items; give (fn, weight)"
                     )
-                specs.append((str(name), spec[0], float(spec[1])))
+                specs.append((str(name), spec[0], _checked_weight(spec[1], f"reward_fn[{name!r}][1]")))
             else:
                 specs.append((str(name), spec, None))
         return specs
@@ -97,14 +102,22 @@ def _resolve_weights(
         unknown = sorted(set(weights) - set(names))
         if unknown:
             raise ValueError(f"weights name unknown reward(s) {unknown}; the rewards are {names}")
-        given = {k: float(v) for k, v in weights.items()}
+        given = {k: _checked_weight(v, f"weights[{k!r}]") for k, v in weights.items()}
+    elif not isinstance(weights, (list, tuple)):
+        raise TypeError(
+            f"weights is a {type(weights).__name__}; pass a dict {{name: weight}} or a list with "
+            f"one weight per reward {names}"
+        )
     else:
         if len(weights) != len(names):
             raise ValueError(
                 f"{len(weights)} weights for {len(names)} rewards {names}; give one weight per "
                 "reward, or a dict {name: weight}"
             )
-        given = {name: float(w) for name, w in zip(names, weights, strict=True)}
+        given = {
+            name: _checked_weight(w, f"weights[{i}] (reward {name!r})")
+            for i, (name, w) in enumerate(zip(names, weights, strict=True))
+        }
     resolved = {}
     for name, _, tuple_weight in specs:
         if tuple_weight is not None and name in given:
@@ -112,11 +125,29 @@ def _resolve_weights(
                 f"reward {name!r} has a weight both in its (fn, weight) tuple and in weights=; "
                 "give it once"
             )
-        weight = tuple_weight if tuple_weight is not None else given.get(name, 1.0)
-        if not math.isfinite(weight):
-            raise ValueError(f"reward {name!r} has weight {weight}; weights must be finite")
-        resolved[name] = weight
+        resolved[name] = tuple_weight if tuple_weight is not None else given.get(name, 1.0)
     return resolved
+
+
+def _checked_weight(value: Any, where: str) -> float:
+    """`value` as a float if it is a finite real number; else an error naming `where` (the
+    argument that gave it), so a bad weight fails when the reward is built, before any model
+    loads, and not as a NaN reward mid-run."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{where} is {value!r} ({type(value).__name__}), not a number; a reward weight must "
+            "be a finite number such as 0.5"
+        )
+    try:
+        weight, shown = float(value), repr(value)
+    except OverflowError:  # an int too large for a float
+        weight, shown = math.inf, f"an int of {int(value).bit_length()} bits"
+    if not math.isfinite(weight):
+        raise ValueError(
+            f"{where} is {shown}; a reward weight must be a finite number such as 0.5 (to give "
+            "a reward a wider range, scale what the reward function returns)"
+        )
+    return weight
 
 
 class RewardEnvironment:
@@ -220,27 +251,21 @@ class RewardEnvironment:
         failures: list[list[str]] = [[] for _ in range(batch)]
         for component in self.components:
             scores = component.score(prompts, responses, rows, fail_fast=self.on_error == "raise")
-            values = []
-            for i, score in enumerate(scores):
-                if isinstance(score, RewardFunctionError):
-                    if self.on_error == "raise":
-                        raise score
-                    failures[i].append(score.summary)
-                    values.append(0.0)
-                else:
-                    values.append(score)
+            values = [self._tolerate(score, i, failures) for i, score in enumerate(scores)]
             rewards[component.name] = torch.tensor(values, dtype=REWARD_DTYPE)
 
-        n_errors = sum(len(f) for f in failures)
-        if n_errors:
+        n_call_errors = sum(len(f) for f in failures)
+        if n_call_errors:
             first = next(f[0] for f in failures if f)
             logger.warning(
                 "%d reward call(s) failed in a batch of %d and scored 0 (on_reward_error='zero'); "
                 "first: %s",
-                n_errors,
+                n_call_errors,
                 batch,
                 first,
             )
+        self._check_sums(rewards, prompts, responses, failures)
+        n_errors = sum(len(f) for f in failures)
         return RewardEnvStep(
             rewards=rewards,
             observations=[None] * batch,
@@ -249,6 +274,45 @@ class RewardEnvironment:
             weights=dict(self.weights),
             metrics={"reward_errors": float(n_errors)},
         )
+
+    def _tolerate(
+        self, score: float | RewardFunctionError, sample: int, failures: list[list[str]]
+    ) -> float:
+        """`on_error` applied to one sample's score: a float passes; a recoverable error is
+        raised ("raise"), or recorded in `failures` and scored 0 ("zero")."""
+        if not isinstance(score, RewardFunctionError):
+            return score
+        if self.on_error == "raise":
+            raise score
+        failures[sample].append(score.summary)
+        return 0.0
+
+    def _check_sums(
+        self,
+        rewards: dict[str, torch.Tensor],
+        prompts: list[Any],
+        responses: list[Any],
+        failures: list[list[str]],
+    ) -> None:
+        """`on_error` for samples whose weighted reward sum is not finite in float32: raise, or
+        score the sample 0 in every component (so its total, what training sees, is 0)."""
+        errors = [
+            (i, total)
+            for i, total in enumerate(checked_reward_sums(rewards, self.weights, prompts, responses))
+            if isinstance(total, RewardFunctionError)
+        ]
+        for i, error in errors:
+            self._tolerate(error, i, failures)
+            for values in rewards.values():
+                values[i] = 0.0
+        if errors:
+            logger.warning(
+                "%d weighted reward sum(s) not finite in a batch of %d scored 0 "
+                "(on_reward_error='zero'); first: %s",
+                len(errors),
+                len(prompts),
+                errors[0][1].summary,
+            )
 
 
 def _is_environment(obj: Any) -> bool:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from nemo_rl.environments.reward_errors import REWARD_DTYPE
+from nemo_rl.environments.reward_sum import weighted_reward_sum
 from nemo_rl.protocols import EnvStep
 
 
@@ -26,14 +28,19 @@ from nemo_rl.protocols import EnvStep
 class RewardEnvStep(EnvStep):
     """An `EnvStep` with named reward components, their weights and additive step metrics.
 
-    `total_reward()` uses `weights` (missing names weigh 1.0) unless others are passed.
+    `total_reward()` uses `weights` (missing names weigh 1.0) unless others are passed; it
+    adds in float64 and returns `REWARD_DTYPE` (`RewardEnvironment` has checked that each sum
+    it returns fits, see `nemo_rl.environments.reward_sum`).
     """
 
     weights: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
 
     def total_reward(self, weights: dict[str, float] | None = None) -> torch.Tensor:
-        return super().total_reward(self.weights if weights is None else weights)
+        if isinstance(self.rewards, torch.Tensor):
+            return self.rewards
+        total = weighted_reward_sum(self.rewards, self.weights if weights is None else weights)
+        return total.to(REWARD_DTYPE)
 
 
 def check_env_step(step: EnvStep, batch_size: int, source: str) -> None:

@@ -5,6 +5,8 @@ Policy (documented for users in `RewardEnvironment`):
   `REWARD_DTYPE` (float32: NaN, inf, 1e39, an int too large for a float): *recoverable*;
   `on_error="zero"` scores the sample 0, counts it in the `reward_errors` metric and keeps
   training; `on_error="raise"` stops.
+- finite rewards whose weighted sum is not finite in float32 (`weighted_sum_error`, checked in
+  `nemo_rl.environments.reward_sum`): the same recoverable error, for the sample.
 - the function returned something that is not a number, or a batched function returned the wrong
   number of values: a bug in the function, so always raised, whatever `on_error` says.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -31,6 +34,8 @@ ZERO_HINT = 'or set on_reward_error="zero" to score such samples 0 and keep trai
 # finite in float64 but not here (1e39) would turn into inf there, so it is checked here.
 REWARD_DTYPE = torch.float32
 _REWARD_MAX = torch.finfo(REWARD_DTYPE).max
+# The `function_name` of an error in the weighted sum of a sample's rewards, not in one function.
+WEIGHTED_SUM_NAME = "weighted sum"
 
 
 class RewardFunctionError(RuntimeError):
@@ -146,6 +151,39 @@ def wrong_length_error(
         None,
         recoverable=False,
         value=value,
+    )
+
+
+def weighted_sum_error(
+    sample_index: int,
+    prompt: Any,
+    response: Any,
+    terms: Sequence[tuple[str, float, float]],
+    total: float,
+) -> RewardFunctionError:
+    """The (recoverable) error for a sample whose rewards are each finite but whose weighted sum
+    is not finite in `REWARD_DTYPE`: `terms` holds (component, value, weight), `total` the sum.
+
+    Example:
+        >>> err = weighted_sum_error(1, "2+2?", "4", [("acc", 1e30, 1e10)], 1e40)
+        >>> print(err.summary)
+        the weighted reward sum of sample 1 (prompt '2+2?', response '4') is 1e+40 = acc 1e+30 * weight 1e+10, which is not finite in float32 (largest 3.403e+38)
+    """
+    shown = " + ".join(f"{name} {value:g} * weight {weight:g}" for name, value, weight in terms)
+    dtype = str(REWARD_DTYPE).removeprefix("torch.")
+    why = "not a number (inf - inf)" if math.isnan(total) else f"not finite in {dtype}"
+    summary = (
+        f"the weighted reward sum of {_where(sample_index, prompt, response)} is {total:g} = "
+        f"{shown}, which is {why} (largest {_REWARD_MAX:.4g})"
+    )
+    return RewardFunctionError(
+        f"{summary}; scale the weights or the rewards down (e.g. rewards in [-1, 1] and weights "
+        f"near 1), {ZERO_HINT}",
+        WEIGHTED_SUM_NAME,
+        sample_index,
+        recoverable=True,
+        value=total,
+        summary=summary,
     )
 
 
