@@ -19,8 +19,9 @@ def test_generation_vs_plain_times_the_same_tokens_on_both_sides(tmp_path):
         ours["generate_tokens_per_s"] / plain["generate_tokens_per_s"]
     )
     ops = results["aten_ops_per_step_b3"]
-    # Our backend runs plain generate plus its own bookkeeping: never fewer ops per step.
-    assert ops["ours"] >= ops["plain"] > 0
+    # Our backend runs generate plus a log-softmax, a gather and a few views per step, on a model
+    # whose RMSNorm layers are fused (fewer ops than plain): at most 8 ops per step more.
+    assert ops["plain"] > 0 and 0 < ops["ours"] <= ops["plain"] + 8
 
 
 def test_backend_throughput_generation_only_writes_its_figures(tmp_path):
