@@ -92,8 +92,10 @@ def type_text(annotation: Any) -> str:
         base, bounds = type_text(args[0]), []
         for meta in args[1:]:
             for kind, sign in _BOUNDS:
-                if isinstance(meta, kind):
-                    bounds.append(f"{sign} {getattr(meta, kind.__name__.lower())}")
+                value = getattr(meta, kind.__name__.lower(), None)
+                # Every count's int64 ceiling (2**63 - 1) goes without saying.
+                if isinstance(meta, kind) and not (kind is annotated_types.Le and value == 2**63 - 1):
+                    bounds.append(f"{sign} {value}")
         return " ".join([base, ", ".join(bounds)]).strip()
     if origin in (typing.Union, types.UnionType):
         return " or ".join(type_text(a) for a in args)

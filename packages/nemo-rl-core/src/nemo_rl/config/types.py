@@ -35,10 +35,13 @@ AdamBeta = Annotated[float, Strict(), AllowInfNan(False), Ge(0), Lt(1)]
 
 StrictInt = Annotated[int, Strict()]
 """An int; a bool, a float or a string is refused."""
-PositiveInt = Annotated[int, Strict(), Gt(0)]
-"""An int > 0 (never a bool)."""
-NonNegativeInt = Annotated[int, Strict(), Ge(0)]
-"""An int >= 0 (never a bool)."""
+# Counts and sizes end up in torch and in C code as int64: a larger value would crash there,
+# deep in a run, with "Overflow when unpacking long long" (max_num_epochs=2**64 did).
+MAX_INT64 = 2**63 - 1
+PositiveInt = Annotated[int, Strict(), Gt(0), Le(MAX_INT64)]
+"""An int in [1, 2**63 - 1] (never a bool)."""
+NonNegativeInt = Annotated[int, Strict(), Ge(0), Le(MAX_INT64)]
+"""An int in [0, 2**63 - 1] (never a bool)."""
 # torch.manual_seed takes at most 2**64 - 1; the sampler adds the epoch to the seed, so the bound
 # leaves room for that.
 MAX_SEED = 2**63 - 1
