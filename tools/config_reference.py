@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import annotated_types
+from nemo_rl.config.types import MAX_INT64
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -94,7 +95,7 @@ def type_text(annotation: Any) -> str:
             for kind, sign in _BOUNDS:
                 value = getattr(meta, kind.__name__.lower(), None)
                 # Every count's int64 ceiling (2**63 - 1) goes without saying.
-                if isinstance(meta, kind) and not (kind is annotated_types.Le and value == 2**63 - 1):
+                if isinstance(meta, kind) and not (kind is annotated_types.Le and value == MAX_INT64):
                     bounds.append(f"{sign} {value}")
         return " ".join([base, ", ".join(bounds)]).strip()
     if origin in (typing.Union, types.UnionType):

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -36,13 +37,15 @@ IMPLEMENTATION = "nemo_rl_varlen"
 CHOICES = ("auto", "varlen", "sdpa", "eager")
 
 
-def _varlen_kernel() -> tuple[Any, set[str]] | None:
-    """torch's varlen attention and its keyword names, or None (torch < 2.10)."""
+@functools.cache
+def _varlen_kernel() -> tuple[Any, frozenset[str]] | None:
+    """torch's varlen attention and its keyword names, or None (torch < 2.10). Cached: every
+    attention layer of every packed forward asks."""
     try:
         from torch.nn.attention.varlen import varlen_attn
     except ImportError:
         return None
-    return varlen_attn, set(inspect.signature(varlen_attn).parameters)
+    return varlen_attn, frozenset(inspect.signature(varlen_attn).parameters)
 
 
 def per_sequence_attention(

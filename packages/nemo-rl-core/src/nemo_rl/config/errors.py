@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from nemo_rl.config.aliases import alias_fix, alias_target
+from nemo_rl.config.types import MAX_INT64
 
 
 class ConfigError(ValueError):
@@ -201,9 +202,9 @@ def _bounds(metadata: Sequence[Any]) -> str:
     for item in metadata:
         for attr, symbol in symbols.items():
             value = getattr(item, attr, None)
-            # The int64 ceiling of every count (types.MAX_INT64) goes without saying, except in
+            # The int64 ceiling of every count (MAX_INT64) goes without saying, except in
             # the error about a value above it (pydantic's own message states it there).
-            if value is not None and not (attr == "le" and value == 2**63 - 1):
+            if value is not None and not (attr == "le" and value == MAX_INT64):
                 found.append(f"{symbol} {value}")
     return ", ".join(found)
 
