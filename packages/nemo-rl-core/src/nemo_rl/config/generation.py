@@ -11,16 +11,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from nemo_rl.config.base import ConfigModel
 from nemo_rl.config.types import FiniteFloat, NonNegativeFloat, NonNegativeInt, PositiveInt, Seed
+
+
+def _check_min_new_tokens(min_new: int, max_new: int, prefix: str) -> None:
+    """Refuse a response floor above its cap (vLLM would fail only at the first generate call)."""
+    if min_new > max_new:
+        raise ValueError(
+            f"{prefix}min_new_tokens ({min_new}) is more than {prefix}max_new_tokens ({max_new}): "
+            f"responses end at {prefix}max_new_tokens, so none could reach the minimum; lower "
+            f"{prefix}min_new_tokens or raise {prefix}max_new_tokens"
+        )
 
 
 class SamplingParams(ConfigModel):
     """How tokens are sampled for one `generate` call.
 
     `temperature=0` means greedy decoding. `top_k=None` and `top_p=1.0` disable those filters.
+    `min_new_tokens` keeps stop tokens and stop strings from ending a response before that many
+    tokens (0: off); it may not exceed `max_new_tokens`.
 
     Example:
         >>> SamplingParams(temperature=0.0).is_greedy
@@ -31,9 +43,15 @@ class SamplingParams(ConfigModel):
     top_p: FiniteFloat = Field(1.0, gt=0.0, le=1.0)
     top_k: PositiveInt | None = None
     max_new_tokens: PositiveInt = 512
+    min_new_tokens: NonNegativeInt = 0
     stop_strings: list[str] | None = None
     stop_token_ids: list[NonNegativeInt] | None = None
     seed: Seed | None = None
+
+    @model_validator(mode="after")
+    def _check_lengths(self) -> SamplingParams:
+        _check_min_new_tokens(self.min_new_tokens, self.max_new_tokens, "")
+        return self
 
     @property
     def is_greedy(self) -> bool:
@@ -71,6 +89,11 @@ class GenerationConfig(ConfigModel):
         None, description="Sample among the k most likely tokens; None: off."
     )
     max_new_tokens: PositiveInt = Field(512, description="Longest response, in tokens.")
+    min_new_tokens: NonNegativeInt = Field(
+        0,
+        description="Shortest response, in tokens: stop tokens and stop strings cannot end a "
+        "response before it; 0: off.",
+    )
     stop_strings: list[str] | None = Field(
         None, description="Stop a response when it ends with one of these strings; None: none."
     )
@@ -88,6 +111,11 @@ class GenerationConfig(ConfigModel):
         "false: it gets num_gpus of its own.",
     )
     num_gpus: NonNegativeInt = Field(0, description="GPUs for generation when not colocated.")
+
+    @model_validator(mode="after")
+    def _check_lengths(self) -> GenerationConfig:
+        _check_min_new_tokens(self.min_new_tokens, self.max_new_tokens, "generation.")
+        return self
 
     def sampling_params(self, **overrides: Any) -> SamplingParams:
         """The sampling parameters of this config, with optional overrides (e.g. greedy for validation)."""

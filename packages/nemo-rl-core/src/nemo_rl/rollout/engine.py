@@ -112,7 +112,11 @@ class RolloutEngine:
             active = [i for i in active if budgets[i] > 0]
             if not active:
                 break
-            update: dict[str, Any] = {"max_new_tokens": max(budgets[i] for i in active)}
+            turn_max = max(budgets[i] for i in active)
+            # model_copy skips validation: keep the floor within this turn's (maybe smaller) cap.
+            update: dict[str, Any] = {
+                "max_new_tokens": turn_max, "min_new_tokens": min(sampling.min_new_tokens, turn_max)
+            }
             if sampling.seed is not None:  # a seeded turn must not replay the previous turn's noise
                 update["seed"] = sampling.seed + turn
             replies = self._generate_and_score(
