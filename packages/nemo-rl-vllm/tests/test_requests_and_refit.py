@@ -99,6 +99,12 @@ def test_rows_of_a_seeded_call_get_distinct_reproducible_seeds():
     assert greedy["temperature"] == 0.0 and greedy["top_p"] == 1.0 and greedy["top_k"] == 3
 
 
+def test_min_new_tokens_is_vllms_min_tokens_on_every_row():
+    rows = sampling_kwargs(SamplingParams(max_new_tokens=8, min_new_tokens=5), 3)
+    assert [r["min_tokens"] for r in rows] == [5, 5, 5]
+    assert sampling_kwargs(SamplingParams(), 1)[0]["min_tokens"] == 0
+
+
 def test_outputs_are_right_padded_with_sampled_logprobs():
     def lp(v):
         return NS(logprob=v)

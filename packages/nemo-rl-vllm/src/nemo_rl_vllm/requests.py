@@ -56,9 +56,10 @@ def request_prompts(prompts: BatchedDataDict) -> list[dict[str, list[int]]]:
 def sampling_kwargs(sampling: SamplingParams, batch_size: int) -> list[dict[str, Any]]:
     """`vllm.SamplingParams` arguments per row (see the module docstring for the seeds).
 
-    `logprobs=0` asks for the sampled token's log-prob only; stop strings stay in the output
-    (`include_stop_str_in_output`), as the HF backend counts them in `lengths`; text is produced
-    only when stop strings need it.
+    `min_new_tokens` becomes vLLM's `min_tokens` (stop tokens, EOS and stop strings cannot end a
+    row before it). `logprobs=0` asks for the sampled token's log-prob only; stop strings stay in
+    the output (`include_stop_str_in_output`), as the HF backend counts them in `lengths`; text is
+    produced only when stop strings need it.
 
     Example:
         >>> sampling_kwargs(SamplingParams(top_k=5, stop_strings=["\\n"]), 1)[0]["stop"]
@@ -68,6 +69,7 @@ def sampling_kwargs(sampling: SamplingParams, batch_size: int) -> list[dict[str,
         "temperature": sampling.temperature,
         "top_p": sampling.top_p,
         "max_tokens": sampling.max_new_tokens,
+        "min_tokens": sampling.min_new_tokens,
         "logprobs": 0,
         "stop": list(sampling.stop_strings or []),
         "stop_token_ids": list(sampling.stop_token_ids or []),
