@@ -145,8 +145,10 @@ def test_sleep_wake_and_errors(tiny_model_path):
         gen.update_weights([("not.a.weight", torch.zeros(1))])
     with pytest.raises(ValueError, match="model_name is None"):
         HFGenerationBackend().setup(GenerationConfig(), InlineCluster(device="cpu"))
-    with pytest.raises(ValueError, match="not understood"):
+    with pytest.raises(ValueError, match=r"backend_options.tp: not an option .* accepts cuda_graphs"):
         make_generator(tiny_model_path, backend_options={"tp": 2})
+    with pytest.raises(ValueError, match=r"backend_options.decoder = 'vllm': Input should be"):
+        make_generator(tiny_model_path, backend_options={"decoder": "vllm"})
     with pytest.raises(KeyError, match="input_lengths"):
         gen.generate(
             BatchedDataDict(input_ids=torch.ones(1, 2, dtype=torch.long)), SamplingParams()

@@ -123,15 +123,18 @@ class StringStopRecorder:
         ([True, False], [1, 0])
     """
 
-    def __init__(self, criterion: Any, prompt_width: int, batch_size: int) -> None:
+    def __init__(
+        self, criterion: Any, prompt_width: int, batch_size: int, min_steps: int = 0
+    ) -> None:
         self.criterion = criterion
         self.prompt_width = prompt_width
+        self.min_steps = min_steps  # a match before this many tokens does not stop the row
         self.stopped_at = torch.zeros(batch_size, dtype=torch.long)
 
     def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         if self.stopped_at.device != input_ids.device:
             self.stopped_at = self.stopped_at.to(input_ids.device)
-        done = self.criterion(input_ids, scores)
         step = input_ids.shape[1] - self.prompt_width
+        done = self.criterion(input_ids, scores) & (step >= self.min_steps)
         self.stopped_at = torch.where(done & (self.stopped_at == 0), step, self.stopped_at)
         return done

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,6 +33,7 @@ from nemo_rl.data import BatchedDataDict
 from nemo_rl.protocols import Cluster
 from nemo_rl.training import length_mask
 
+from nemo_rl_dtensor.decode_weights import decode_copy
 from nemo_rl_dtensor.decoding_records import (
     LogprobRecorder,
     StringStopRecorder,
@@ -39,6 +41,10 @@ from nemo_rl_dtensor.decoding_records import (
     first_stop_positions,
 )
 from nemo_rl_dtensor.fused_norms import fuse_rms_norms
+from nemo_rl_dtensor.hf_options import HFBackendOptions, parse_backend_options
+from nemo_rl_dtensor.static_decoding import DecodePlan, StaticDecoder, static_decoding_unsupported
+
+log = logging.getLogger(__name__)
 
 
 def right_to_left_padding(
@@ -80,7 +86,10 @@ class HFGenerationBackend:
         self.tokenizer: Any = None
         self.device = torch.device("cpu")
         self.shares_training_module = False
+        self.options = HFBackendOptions()
+        self.last_decoder = ""  # how the last call decoded (see `_decode`), for logs and tests
         self._asleep = False
+        self._copy_failed = False
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, config: GenerationConfig, cluster: Cluster) -> None:
@@ -108,12 +117,7 @@ class HFGenerationBackend:
             ) from err
         if self.tokenizer.pad_token_id is None:  # generate needs one to fill finished rows
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        unknown = set(config.backend_options) - {"dtype"}
-        if unknown:
-            raise ValueError(
-                f"generation.backend_options {sorted(unknown)} are not understood by the hf "
-                "backend; it accepts only 'dtype' (float32 or bfloat16)"
-            )
+        self.options = parse_backend_options(config.backend_options)
         # The model itself loads at first use, so a shared training module never has a twin.
 
     def _load_own_model(self) -> None:
@@ -121,13 +125,8 @@ class HFGenerationBackend:
 
         assert self.config is not None and self.config.model_name is not None
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        name = self.config.backend_options.get("dtype")
-        if name is not None:
-            if name not in ("float32", "bfloat16"):
-                raise ValueError(
-                    f"generation.backend_options.dtype={name!r}; use float32 or bfloat16"
-                )
-            dtype = getattr(torch, name)
+        if self.options.dtype is not None:
+            dtype = getattr(torch, self.options.dtype)
         model = AutoModelForCausalLM.from_pretrained(self.config.model_name, dtype=dtype)
         fuse_rms_norms(model)  # decoding launches one kernel per norm instead of about six
         self.model = model.to(self.device).eval()
@@ -220,8 +219,7 @@ class HFGenerationBackend:
     def _generate_chunk(
         self, prompts: BatchedDataDict, sampling: SamplingParams
     ) -> BatchedDataDict:
-        from transformers import GenerationConfig as HFGenerationConfig
-        from transformers import StoppingCriteriaList, StopStringCriteria
+        from transformers import StopStringCriteria
 
         model = self._require_model()
         ids, mask = right_to_left_padding(
@@ -230,28 +228,15 @@ class HFGenerationBackend:
         ids, mask = ids.to(self.device), mask.to(self.device)
         stop_ids = sorted(self._eos_ids() | set(sampling.stop_token_ids or []))
         # Stops by token id are found in the finished sequences; only stop strings need a
-        # per-step criterion (each one adds work to every decoding step).
+        # per-step check (each one adds work to every decoding step).
         strings = None
         if sampling.stop_strings:
             strings = StringStopRecorder(
-                StopStringCriteria(self.tokenizer, sampling.stop_strings), ids.shape[1], ids.shape[0]
+                StopStringCriteria(self.tokenizer, sampling.stop_strings), ids.shape[1],
+                ids.shape[0], min_steps=sampling.min_new_tokens,
             )
-        recorder = LogprobRecorder()
-        greedy = sampling.is_greedy
-        hf_config = HFGenerationConfig(
-            max_new_tokens=sampling.max_new_tokens,
-            do_sample=not greedy,
-            temperature=None if greedy else sampling.temperature,
-            top_p=None if greedy else sampling.top_p,
-            top_k=None if greedy else (sampling.top_k or 0),
-            eos_token_id=stop_ids,
-            pad_token_id=self.tokenizer.pad_token_id,
-            # Explicit: unset options are filled from the model's own generation config.
-            return_dict_in_generate=False,
-        )
         was_training = model.training
         model.eval()
-        hook = model.register_forward_hook(recorder, with_kwargs=True)
         try:
             # A seeded call must not disturb the global RNG; an unseeded one must advance it
             # (forking there would replay the same random draws on every call).
@@ -262,35 +247,104 @@ class HFGenerationBackend:
                     torch.manual_seed(sampling.seed)
                 # Eager even when a shared training module has compiled layers
                 # (policy.dtensor.compile): decoding shapes would recompile at every step.
-                with self._autocast(model), _eager():
-                    sequences = model.generate(
-                        input_ids=ids,
-                        attention_mask=mask,
-                        generation_config=hf_config,
-                        stopping_criteria=StoppingCriteriaList([strings] if strings else []),
+                with _eager():
+                    generated, logprobs, string_stops = self._decode(
+                        model, ids, mask, sampling, stop_ids, strings
                     )
         finally:
-            hook.remove()
             model.train(was_training)
-        generated = sequences[:, ids.shape[1] :]
-        logprobs = recorder.logprobs(sequences, generated.shape[1])
         generated = generated.cpu()
-        stopped = combine_stops(
-            first_stop_positions(generated, stop_ids),
-            strings.stopped_at.cpu() if strings else None,
-        )
-        return self._result(generated, stopped, logprobs)
+        stopped = combine_stops(first_stop_positions(generated, stop_ids), string_stops)
+        return self._result(generated, stopped, logprobs.cpu())
 
-    def _autocast(self, model: torch.nn.Module) -> Any:
-        """bf16 autocast when a float32 module (a shared training module holds float32 master
-        weights) runs on the GPU: decoding in float32 is several times slower. An own model is
-        loaded in its compute dtype already and runs as is."""
+    def _decode(
+        self, model: Any, ids: torch.Tensor, mask: torch.Tensor, sampling: SamplingParams,
+        stop_ids: list[int], strings: StringStopRecorder | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(generated [B, N], log-probs [B, N], stop-string steps [B] or None) by the fastest
+        path that applies: a bf16 copy of a float32 shared module on the GPU
+        (`decode_weights`), then the static-cache decoder (`static_decoding`; CUDA graphs on
+        a GPU) where the model supports it, else transformers' `generate`."""
+        decoding_model, autocast = self._decoding_model(model)
+        try:
+            static = self.options.decoder == "auto" and static_decoding_unsupported(decoding_model) is None
+            with autocast:
+                if static:
+                    graphs = self.options.cuda_graphs and isinstance(autocast, contextlib.nullcontext)
+                    decoder = StaticDecoder(decoding_model, cuda_graphs=graphs)
+                    plan = DecodePlan(
+                        max_new_tokens=sampling.max_new_tokens, stop_ids=tuple(stop_ids),
+                        pad_id=self.tokenizer.pad_token_id,
+                        temperature=sampling.temperature, top_k=sampling.top_k,
+                        top_p=sampling.top_p, min_new_tokens=sampling.min_new_tokens,
+                        string_stop=(lambda seqs: strings.criterion(seqs, None)) if strings else None,
+                    )
+                    generated, logprobs, stopped_at = decoder.decode(ids, mask, plan)
+                    self.last_decoder = "static, CUDA graphs" if decoder.graphed_last_call else "static"
+                    return generated, logprobs, stopped_at if strings else None
+                generated, logprobs = self._hf_generate(decoding_model, ids, mask, sampling, stop_ids, strings)
+                self.last_decoder = "generate"
+                return generated, logprobs, strings.stopped_at if strings else None
+        finally:
+            if decoding_model is not model:
+                self.last_decoder += ", bf16 copy"
+
+    def _decoding_model(self, model: Any) -> tuple[Any, Any]:
+        """(model to decode with, autocast context): a shared float32 module on the GPU decodes
+        on a bf16 copy (no autocast), or on itself under autocast if no copy can be made."""
         if self.device.type != "cuda" or next(model.parameters()).dtype != torch.float32:
-            return contextlib.nullcontext()
-        name = (self.config.backend_options.get("dtype") if self.config else None) or "bfloat16"
-        if name == "float32":
-            return contextlib.nullcontext()
-        return torch.autocast(device_type="cuda", dtype=getattr(torch, name))
+            return model, contextlib.nullcontext()
+        dtype = self.options.dtype or "bfloat16"
+        if dtype == "float32":
+            return model, contextlib.nullcontext()
+        if self.shares_training_module and self.options.decode_copy and not self._copy_failed:
+            try:
+                copy = decode_copy(model, getattr(torch, dtype))
+            except torch.OutOfMemoryError:
+                copy = None
+                self._copy_failed = True  # training state fills the device; do not retry
+                log.warning(
+                    "hf generation: no room on the GPU for a %s copy of the shared training "
+                    "module; decoding on its float32 weights under autocast (slower)", dtype,
+                )
+            if copy is not None:
+                return copy, contextlib.nullcontext()
+        return model, torch.autocast(device_type="cuda", dtype=getattr(torch, dtype))
+
+    def _hf_generate(
+        self, model: Any, ids: torch.Tensor, mask: torch.Tensor, sampling: SamplingParams,
+        stop_ids: list[int], strings: StringStopRecorder | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """transformers' `generate`, log-probs read from its own passes by a forward hook."""
+        from transformers import GenerationConfig as HFGenerationConfig
+        from transformers import StoppingCriteriaList
+
+        greedy = sampling.is_greedy
+        hf_config = HFGenerationConfig(
+            max_new_tokens=sampling.max_new_tokens,
+            min_new_tokens=sampling.min_new_tokens or None,
+            do_sample=not greedy,
+            temperature=None if greedy else sampling.temperature,
+            top_p=None if greedy else sampling.top_p,
+            top_k=None if greedy else (sampling.top_k or 0),
+            eos_token_id=stop_ids,
+            pad_token_id=self.tokenizer.pad_token_id,
+            # Explicit: unset options are filled from the model's own generation config.
+            return_dict_in_generate=False,
+        )
+        recorder = LogprobRecorder()
+        hook = model.register_forward_hook(recorder, with_kwargs=True)
+        try:
+            sequences = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                generation_config=hf_config,
+                stopping_criteria=StoppingCriteriaList([strings] if strings else []),
+            )
+        finally:
+            hook.remove()
+        generated = sequences[:, ids.shape[1] :]
+        return generated, recorder.logprobs(sequences, generated.shape[1])
 
     def _eos_ids(self) -> set[int]:
         ids = {self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set()

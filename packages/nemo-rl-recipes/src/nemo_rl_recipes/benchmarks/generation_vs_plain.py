@@ -2,8 +2,9 @@
 
 Both sides load the model in the same dtype (bf16 on a GPU, float32 on the CPU, no autocast),
 sample at temperature 1 with no top-k/top-p, stop at the tokenizer's EOS and generate exactly
-`new_tokens` per row (`min_new_tokens` is written into the model's generation config, which both
-calls inherit). After one warm-up call each, timed calls alternate (ours, plain, ours, ...) and
+`new_tokens` per row (`min_new_tokens`: in the backend's `SamplingParams`, and in the model's
+generation config, which plain `generate` inherits). The backend decodes with its default
+decoder (the static-cache decoder, with CUDA graphs on a GPU; printed with each result). After one warm-up call each, timed calls alternate (ours, plain, ours, ...) and
 the median is reported, so a drift in host speed hits both sides alike.
 
 HF decoding is bound by the host launching kernels, so host work per decoding step is what
@@ -56,11 +57,14 @@ def backend_contender(model_dir: Path, device: str, new_tokens: int) -> Contende
 
     backend = HFGenerationBackend()
     backend.setup(GenerationConfig(model_name=str(model_dir)), InlineCluster(device=device))
-    sampling = SamplingParams(temperature=1.0, max_new_tokens=new_tokens)
+    # min_new_tokens: the backend samples with SamplingParams only (plain generate reads the
+    # same minimum from the model's generation config).
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
 
     def run(ids: torch.Tensor) -> int:
         lengths = torch.full((ids.shape[0],), ids.shape[1])
         out = backend.generate(BatchedDataDict(input_ids=ids, input_lengths=lengths), sampling)
+        run.decoder = backend.last_decoder  # type: ignore[attr-defined]
         return int(out["lengths"].sum())
 
     return run
@@ -154,7 +158,8 @@ def run_comparison(
         ids = random_prompt_ids(batch, prompt_len)
         r = compare(contenders, ids, repeats)
         results[f"generate_b{batch}"] = r["ours"]
-        print(f"HFGenerationBackend, batch {batch}, {prompt_len}-token prompts, {new_tokens} new "
+        decoder = getattr(contenders["ours"], "decoder", "")
+        print(f"HFGenerationBackend ({decoder}), batch {batch}, {prompt_len}-token prompts, {new_tokens} new "
               f"tokens: {r['ours']['generate_tokens_per_s']:,.0f} tokens/s (median of {repeats}, "
               f"{r['ours']['generate_s']:.2f} s, {r['ours']['tokens']:,.0f} tokens)", flush=True)
         if baseline:

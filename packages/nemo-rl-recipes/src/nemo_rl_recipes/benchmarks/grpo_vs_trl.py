@@ -2,10 +2,13 @@
 
 Both trainers get the same random model (default: the Qwen2.5-1.5B shape; fp32 master weights,
 bf16 autocast on the GPU), the same chat prompts, group size, completion length (exactly
-`--completion-len` tokens: `min_new_tokens` in the model's generation config, which HF `generate`
-honours on both sides), learning rate (constant, no weight decay), micro-batch, activation
-checkpointing, no KL term, and HF `generate` for sampling. One step is one rollout of
-prompts x generations sequences and one optimizer update over all of them.
+`--completion-len` tokens: `generation.min_new_tokens` on our side, `min_new_tokens` in the
+model's generation config, which HF `generate` honours, on TRL's), learning rate (constant, no
+weight decay), micro-batch, activation checkpointing, no KL term, and transformers' model code
+for sampling: TRL calls `generate`; ours runs the `hf` backend, whose decoder is chosen by
+`--decoder` (`auto`: its static-cache decoder with CUDA graphs on a bf16 copy of the weights;
+`generate`: transformers' `generate` on that copy; both to run ours twice). One step is one
+rollout of prompts x generations sequences and one optimizer update over all of them.
 
 Printed: per-step times of both; for ours the phases (generation, log-probs, training, refit)
 and for TRL its generation; completion tokens per second of step time; the steady-state ratio
@@ -119,8 +122,11 @@ def grad_norms_ok(norms: list[float]) -> bool:
 
 
 # --------------------------------------------------------------------------------------- ours
-def run_ours(model: Path, settings: Settings, run_dir: Path) -> dict[str, Any]:
-    """N steps of nemo-rl's GRPOTrainer; returns step times, phase times, tokens and grad norms."""
+def run_ours(
+    model: Path, settings: Settings, run_dir: Path, decoder: str = "auto"
+) -> dict[str, Any]:
+    """N steps of nemo-rl's GRPOTrainer with the hf backend's `decoder`; returns step times,
+    phase times, tokens, grad norms and how generation decoded."""
     from nemo_rl import GRPOTrainer
     from nemo_rl.trainers.callbacks import Callback
 
@@ -128,6 +134,7 @@ def run_ours(model: Path, settings: Settings, run_dir: Path) -> dict[str, Any]:
     steps: list[float] = []
     norms: list[float] = []
     generated: list[float] = [0.0]
+    decoded: list[str] = []
 
     class Recorder(Callback):
         def on_fit_start(self, trainer: Any) -> None:
@@ -146,6 +153,7 @@ def run_ours(model: Path, settings: Settings, run_dir: Path) -> dict[str, Any]:
             sync()
             steps.append(time.perf_counter() - self.started)
             norms.append(float(metrics.get("grad_norm", float("nan"))))
+            decoded.append(trainer.generation.last_decoder)
             times.new_step()
             generated.append(0.0)
 
@@ -154,6 +162,8 @@ def run_ours(model: Path, settings: Settings, run_dir: Path) -> dict[str, Any]:
         num_generations_per_prompt=settings.generations, max_num_steps=settings.steps,
         val_at_end=False, val_period=0, **{
             "generation.max_new_tokens": settings.completion_len,
+            "generation.min_new_tokens": settings.completion_len,
+            "generation.backend_options": {"decoder": decoder},
             "generation.temperature": 1.0,
             "policy.precision": "bfloat16" if settings.gpu else "float32",
             "policy.activation_checkpointing": settings.activation_checkpointing,
@@ -170,7 +180,7 @@ def run_ours(model: Path, settings: Settings, run_dir: Path) -> dict[str, Any]:
     finally:
         trainer.close()
     return {"step_s": steps, "phases": times.steps[: len(steps)], "grad_norms": norms,
-            "completion_tokens": generated[: len(steps)]}
+            "completion_tokens": generated[: len(steps)], "decoder": sorted(set(decoded))}
 
 
 # ---------------------------------------------------------------------------------------- TRL
@@ -261,6 +271,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--tiny", action="store_true",
                         help="CPU smoke run: tiny shape, 2 prompts x 4 generations x 8 tokens, 3 steps")
     parser.add_argument("--skip", choices=("ours", "trl"), help="run only the other side")
+    parser.add_argument("--decoder", choices=("auto", "generate", "both"), default="auto",
+                        help="our hf backend's decoder (see the module docstring)")
     parser.add_argument("--out", type=Path, default=None, help="work directory (default: a temp dir)")
     args = parser.parse_args(argv)
     settings = Settings(
@@ -281,9 +293,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"device": device_name(), "settings": asdict(settings)}
     summaries: dict[str, dict[str, float]] = {}
     if args.skip != "ours":
-        results["ours"] = run_ours(model, settings, work / "ours")
-        summaries["ours"] = summarise("nemo-rl", results["ours"], settings, OUR_PHASES)
-        free_memory()
+        for decoder in ("auto", "generate") if args.decoder == "both" else (args.decoder,):
+            name = "ours" if decoder == "auto" else f"ours ({decoder})"
+            results[name] = run_ours(model, settings, work / f"ours-{decoder}", decoder)
+            print(f"our hf backend decoded with: {results[name]['decoder']}", flush=True)
+            summaries[name] = summarise(name.replace("ours", "nemo-rl"), results[name], settings, OUR_PHASES)
+            free_memory()
     if args.skip != "trl":
         import trl
 
@@ -293,12 +308,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"summary ({device_name()}, steady state over steps {settings.warmup + 1}-{settings.steps}):")
     for name, summary in summaries.items():  # again at the end, after TRL's own log lines
         print(format_row(name, summary), flush=True)
-    if len(summaries) == 2:
-        ratio = summaries["ours"]["step_s"] / summaries["trl"]["step_s"]
-        results["step_time_ratio"] = ratio
-        finite = grad_norms_ok(results["ours"]["grad_norms"]) and grad_norms_ok(results["trl"]["grad_norms"])
-        results["finite_gradients"] = finite
-        print(f"steady-state step time, ours / TRL: {ratio:.3f} (speed-up over TRL: "
+    for name in [n for n in summaries if n.startswith("ours")] if "trl" in summaries else []:
+        ratio = summaries[name]["step_s"] / summaries["trl"]["step_s"]
+        results[f"step_time_ratio ({name})" if name != "ours" else "step_time_ratio"] = ratio
+        finite = grad_norms_ok(results[name]["grad_norms"]) and grad_norms_ok(results["trl"]["grad_norms"])
+        results["finite_gradients"] = results.get("finite_gradients", True) and finite
+        print(f"steady-state step time, {name} / TRL: {ratio:.3f} (speed-up over TRL: "
               f"{1 / ratio:.2f}x); finite gradients on both sides: {finite}", flush=True)
     (work / "grpo_vs_trl.json").write_text(json.dumps(results, indent=2))
     print(f"results: {work / 'grpo_vs_trl.json'}")
