@@ -75,6 +75,26 @@ def test_static_decoder_samples_what_generate_samples(arch_fixture, request):
             assert not torch.isin(tokens[:, :6], torch.tensor([tok.eos_token_id])).any()
 
 
+def test_static_decoder_on_qwen3_equals_generate():
+    """Qwen3 (per-head q/k norms) is on the supported list: greedy output equals generate's."""
+    from transformers import Qwen3Config
+
+    config = Qwen3Config(
+        vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=256,
+    )
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    ids = torch.randint(3, 128, (3, 7), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[0, :3] = 0  # left padding
+    mask[1, :1] = 0
+    tokens, _, _ = StaticDecoder(model).decode(ids, mask, DecodePlan(max_new_tokens=12, stop_ids=(), pad_id=0))
+    expected = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=12, do_sample=False,
+                              pad_token_id=0, eos_token_id=None)[:, 7:]
+    assert torch.equal(tokens, expected)
+
+
 def test_finished_rows_are_padded_and_an_all_finished_batch_stops_early(tiny_qwen2_path):
     model, tok = load(tiny_qwen2_path)
     ids, mask = left_padded(tok)

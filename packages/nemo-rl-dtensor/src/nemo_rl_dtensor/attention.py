@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import inspect
 from typing import Any
 
@@ -37,15 +36,19 @@ IMPLEMENTATION = "nemo_rl_varlen"
 CHOICES = ("auto", "varlen", "sdpa", "eager")
 
 
-@functools.cache
-def _varlen_kernel() -> tuple[Any, frozenset[str]] | None:
-    """torch's varlen attention and its keyword names, or None (torch < 2.10). Cached: every
-    attention layer of every packed forward asks."""
+def _find_varlen_kernel() -> tuple[Any, frozenset[str]] | None:
+    """torch's varlen attention and its keyword names, or None (torch < 2.10)."""
     try:
         from torch.nn.attention.varlen import varlen_attn
     except ImportError:
         return None
     return varlen_attn, frozenset(inspect.signature(varlen_attn).parameters)
+
+
+# Looked up once at import: every attention layer of every packed forward asks, and inside a
+# compiled layer (policy.dtensor.compile) a cached function call is traced through, signature
+# inspection included, where a module constant is simply read.
+VARLEN_KERNEL = _find_varlen_kernel()
 
 
 def per_sequence_attention(
@@ -85,7 +88,7 @@ def _kernel_attention(
 ) -> torch.Tensor | None:
     """The flash-attention varlen kernel, or None where it cannot run (CPU, float32, a scale
     this torch cannot pass)."""
-    kernel = _varlen_kernel()
+    kernel = VARLEN_KERNEL
     if kernel is None or not query.is_cuda:
         return None
     if torch.is_autocast_enabled("cuda"):
@@ -207,7 +210,7 @@ def resolve_attention(choice: str, device_type: str, compute_dtype: torch.dtype,
         return register()
     sliding = getattr(hf_config, "sliding_window", None) and getattr(hf_config, "use_sliding_window", True)
     kernel_runs = (device_type == "cuda" and compute_dtype in (torch.bfloat16, torch.float16)
-                   and _varlen_kernel() is not None)
+                   and VARLEN_KERNEL is not None)
     return register() if kernel_runs and not sliding else None
 
 

@@ -90,6 +90,7 @@ class HFGenerationBackend:
         self.last_decoder = ""  # how the last call decoded (see `_decode`), for logs and tests
         self._asleep = False
         self._copy_failed = False
+        self._capture_failed = False
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, config: GenerationConfig, cluster: Cluster) -> None:
@@ -270,7 +271,8 @@ class HFGenerationBackend:
             static = self.options.decoder == "auto" and static_decoding_unsupported(decoding_model) is None
             with autocast:
                 if static:
-                    graphs = self.options.cuda_graphs and isinstance(autocast, contextlib.nullcontext)
+                    graphs = (self.options.cuda_graphs and not self._capture_failed
+                              and isinstance(autocast, contextlib.nullcontext))
                     decoder = StaticDecoder(decoding_model, cuda_graphs=graphs)
                     plan = DecodePlan(
                         max_new_tokens=sampling.max_new_tokens, stop_ids=tuple(stop_ids),
@@ -280,6 +282,8 @@ class HFGenerationBackend:
                         string_stop=(lambda seqs: strings.criterion(seqs, None)) if strings else None,
                     )
                     generated, logprobs, stopped_at = decoder.decode(ids, mask, plan)
+                    # A model the capture cannot take is not captured again (nor warned about).
+                    self._capture_failed |= decoder.capture_error is not None
                     self.last_decoder = "static, CUDA graphs" if decoder.graphed_last_call else "static"
                     return generated, logprobs, stopped_at if strings else None
                 generated, logprobs = self._hf_generate(decoding_model, ids, mask, sampling, stop_ids, strings)

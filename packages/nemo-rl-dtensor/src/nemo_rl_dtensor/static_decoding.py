@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from nemo_rl_dtensor.attention import IMPLEMENTATION as VARLEN_IMPLEMENTATION
 from nemo_rl_dtensor.token_sampling import next_tokens
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,9 @@ def static_decoding_unsupported(model: torch.nn.Module) -> str | None:
     layer_types = set(getattr(config, "layer_types", None) or ["full_attention"])
     if layer_types != {"full_attention"}:
         return f"the model has {sorted(layer_types - {'full_attention'})} layers"
-    if getattr(config, "_attn_implementation", None) != "sdpa":
+    # The training module's varlen attention hands every call without packed-sequence
+    # keywords to SDPA, mask included.
+    if getattr(config, "_attn_implementation", None) not in ("sdpa", VARLEN_IMPLEMENTATION):
         return f"attention implementation {config._attn_implementation!r} (sdpa is needed)"
     return None
 
@@ -199,6 +202,7 @@ class StaticDecoder:
         self.model = model
         self.cuda_graphs = cuda_graphs
         self.graphed_last_call = False
+        self.capture_error: Exception | None = None  # why the last capture failed, if it did
 
     @torch.no_grad()
     def decode(
@@ -290,10 +294,11 @@ class StaticDecoder:
         try:
             graphed = _GraphedStep(step)
         except Exception as err:  # noqa: BLE001 - any capture failure falls back to eager steps
+            self.capture_error = err
             log.warning(
                 "hf generation: CUDA graph capture of the decoding step failed (%s: %s); decoding "
-                "eagerly (set generation.backend_options.cuda_graphs=false to skip the attempt)",
-                type(err).__name__, err,
+                "eagerly from now on (generation.backend_options.cuda_graphs=false skips the "
+                "attempt)", type(err).__name__, err,
             )
             return step.forward
         self.graphed_last_call = True
