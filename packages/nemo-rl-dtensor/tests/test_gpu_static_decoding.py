@@ -91,7 +91,10 @@ def test_a_step_the_capture_cannot_take_decodes_eagerly(qwen_0_5b, caplog):
     """A forward that syncs with the host cannot be captured: one warning, eager steps, same
     tokens as an eager decoder."""
     model = AutoModelForCausalLM.from_pretrained(qwen_0_5b, dtype=torch.bfloat16).cuda().eval()
-    hook = model.model.norm.register_forward_hook(lambda mod, args, out: float(out[0, 0, 0]))
+    def host_sync(module, args, output):  # .item() waits for the GPU: not capturable
+        output[0, 0, 0].item()
+
+    hook = model.model.norm.register_forward_hook(host_sync)
     batch = prompts(4)
     ids, mask = right_to_left_padding(batch["input_ids"], batch["input_lengths"], 0)
     plan = DecodePlan(max_new_tokens=8, stop_ids=(1,), pad_id=0)
