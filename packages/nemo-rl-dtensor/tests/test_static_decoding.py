@@ -183,3 +183,36 @@ def test_decode_copy_declines_a_module_with_adapters(tiny_qwen2_path):
     model, _ = load(tiny_qwen2_path)
     lora = add_lora_adapters(model, LoRAConfig(enabled=True, rank=4))
     assert decode_copy(lora.get_base_model()) is None
+
+
+def test_generation_config_options_the_static_decoder_does_not_apply_are_named_once(
+    tiny_qwen2_path, tmp_path, caplog
+):
+    """A model whose own generation config adds a repetition penalty (as Qwen2.5-Instruct's
+    does): the static decoder says once that it does not apply it; `generate` applies it."""
+    import shutil
+
+    path = tmp_path / "model"
+    shutil.copytree(tiny_qwen2_path, path)
+    model, tok = load(path)
+    model.generation_config.repetition_penalty = 1.3
+    model.generation_config.save_pretrained(path)
+    prompts = BatchedDataDict(
+        input_ids=torch.tensor([tok("2+2=")["input_ids"]]), input_lengths=torch.tensor([4])
+    )
+    results = {}
+    for decoder in ("auto", "generate"):
+        gen = HFGenerationBackend()
+        gen.setup(GenerationConfig(model_name=str(path), backend_options={"decoder": decoder}),
+                  InlineCluster(device="cpu"))
+        caplog.clear()
+        greedy = SamplingParams(temperature=0.0, max_new_tokens=16)
+        results[decoder] = [gen.generate(prompts, greedy)["output_ids"] for _ in range(2)]
+        warnings = [r for r in caplog.records if "repetition_penalty=1.3" in r.getMessage()]
+        assert len(warnings) == (1 if decoder == "auto" else 0), decoder
+    # Greedy without the penalty repeats the tiny model's favourite tokens; with it, it may not.
+    plain = StaticDecoder(model).decode(
+        prompts["input_ids"], torch.ones_like(prompts["input_ids"]),
+        DecodePlan(max_new_tokens=16, stop_ids=(tok.eos_token_id,), pad_id=tok.pad_token_id),
+    )[0]
+    assert torch.equal(results["auto"][0], plain[:, : results["auto"][0].shape[1]])

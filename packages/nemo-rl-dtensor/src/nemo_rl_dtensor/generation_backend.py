@@ -1,17 +1,24 @@
-"""`HFGenerationBackend`: batched sampling with transformers' `generate`, in the driver process.
+"""`HFGenerationBackend`: batched sampling with a transformers model, in the driver process.
 
 Prompts arrive right-padded (`input_ids` [B, T], `input_lengths` [B]) and are re-padded on the
-left for `generate`. The result holds `output_ids` [B, L] (generated tokens only, right-padded
-with the pad id), `logprobs` [B, L] of the sampled tokens under the UNSCALED model (temperature 1,
-no top-k/top-p filtering, the same quantity `get_logprobs` of the training backend returns),
-`lengths` [B] (the stop token or stop string included) and `truncated` [B] (no EOS, stop token or
-stop string within `max_new_tokens`). Temperature 0 is greedy decoding. The log-probs are read
-from `generate`'s own decoding passes (a forward hook), so no second pass scores the tokens, and
-each decoding step gets as little extra work as possible (see `decoding_records`).
+left. The result holds `output_ids` [B, L] (generated tokens only, right-padded with the pad id),
+`logprobs` [B, L] of the sampled tokens under the UNSCALED model (temperature 1, no top-k/top-p
+filtering, the same quantity `get_logprobs` of the training backend returns), `lengths` [B] (the
+stop token or stop string included) and `truncated` [B] (no EOS, stop token or stop string within
+`max_new_tokens`). Temperature 0 is greedy decoding. The log-probs come from the decoding passes
+themselves, so no second pass scores the tokens.
+
+Decoding (`generation.backend_options`, see `hf_options`): Llama, Qwen2 and Qwen3 models with SDPA
+attention go through the static-cache decoder (`static_decoding`: CUDA graphs on a GPU), which
+samples with `SamplingParams` only; other models, or `decoder: generate`, go through
+transformers' `generate` (log-probs read by a forward hook, see `decoding_records`), which also
+applies what the model's own generation config adds. For the same seed both draw the same
+tokens (tested on the CPU in float32).
 
 Colocated with an inline training backend, `share_module(training.inline_module())` makes
-generation run on the training weights themselves: no second copy, and `update_weights` is a
-no-op. Otherwise the backend loads its own copy from `GenerationConfig.model_name` and
+generation run on the training weights themselves: no refit, and `update_weights` is a no-op
+(on a GPU a float32 module decodes on a bf16 copy made for each call and freed after it, see
+`decode_weights`). Otherwise the backend loads its own copy from `GenerationConfig.model_name` and
 `update_weights` copies exported tensors into it.
 
 Example:
@@ -42,7 +49,12 @@ from nemo_rl_dtensor.decoding_records import (
 )
 from nemo_rl_dtensor.fused_norms import fuse_rms_norms
 from nemo_rl_dtensor.hf_options import HFBackendOptions, parse_backend_options
-from nemo_rl_dtensor.static_decoding import DecodePlan, StaticDecoder, static_decoding_unsupported
+from nemo_rl_dtensor.static_decoding import (
+    DecodePlan,
+    StaticDecoder,
+    generation_config_extras,
+    static_decoding_unsupported,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +103,7 @@ class HFGenerationBackend:
         self._asleep = False
         self._copy_failed = False
         self._capture_failed = False
+        self._generation_config_checked = False
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, config: GenerationConfig, cluster: Cluster) -> None:
@@ -208,21 +221,33 @@ class HFGenerationBackend:
             if key not in prompts:
                 raise KeyError(f"generate needs prompts[{key!r}] (keys: {sorted(prompts)})")
         batch_size = (self.config.batch_size if self.config else None) or prompts.size
-        chunks = [
-            self._generate_chunk(prompts.slice(i, min(i + batch_size, prompts.size)), sampling)
-            for i in range(0, prompts.size, batch_size)
-        ]
+        model = self._require_model()
+        was_training = model.training
+        model.eval()
+        try:
+            # One decoding model (a bf16 copy, when one is made) for all chunks of the call.
+            decoding_model, autocast = self._decoding_model(model)
+            chunks = [
+                self._generate_chunk(
+                    prompts.slice(i, min(i + batch_size, prompts.size)), sampling,
+                    decoding_model, autocast,
+                )
+                for i in range(0, prompts.size, batch_size)
+            ]
+        finally:
+            model.train(was_training)
+        if decoding_model is not model:
+            self.last_decoder += ", bf16 copy"
         return BatchedDataDict.from_batches(
             chunks, pad_value_dict={"output_ids": self.tokenizer.pad_token_id}
         )
 
     @torch.no_grad()
     def _generate_chunk(
-        self, prompts: BatchedDataDict, sampling: SamplingParams
+        self, prompts: BatchedDataDict, sampling: SamplingParams, model: Any, autocast: Any
     ) -> BatchedDataDict:
         from transformers import StopStringCriteria
 
-        model = self._require_model()
         ids, mask = right_to_left_padding(
             prompts["input_ids"], prompts["input_lengths"], self.tokenizer.pad_token_id
         )
@@ -236,62 +261,67 @@ class HFGenerationBackend:
                 StopStringCriteria(self.tokenizer, sampling.stop_strings), ids.shape[1],
                 ids.shape[0], min_steps=sampling.min_new_tokens,
             )
-        was_training = model.training
-        model.eval()
-        try:
-            # A seeded call must not disturb the global RNG; an unseeded one must advance it
-            # (forking there would replay the same random draws on every call).
-            seeded = sampling.seed is not None
-            devices = [self.device] if self.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices) if seeded else contextlib.nullcontext():
-                if seeded:
-                    torch.manual_seed(sampling.seed)
-                # Eager even when a shared training module has compiled layers
-                # (policy.dtensor.compile): decoding shapes would recompile at every step.
-                with _eager():
-                    generated, logprobs, string_stops = self._decode(
-                        model, ids, mask, sampling, stop_ids, strings
-                    )
-        finally:
-            model.train(was_training)
+        # A seeded call must not disturb the global RNG; an unseeded one must advance it
+        # (forking there would replay the same random draws on every call).
+        seeded = sampling.seed is not None
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices) if seeded else contextlib.nullcontext():
+            if seeded:
+                torch.manual_seed(sampling.seed)
+            # Eager even when a shared training module has compiled layers
+            # (policy.dtensor.compile): decoding shapes would recompile at every step.
+            with _eager(), autocast:
+                generated, logprobs, string_stops = self._decode(
+                    model, ids, mask, sampling, stop_ids, strings,
+                    graphs_allowed=isinstance(autocast, contextlib.nullcontext),
+                )
         generated = generated.cpu()
         stopped = combine_stops(first_stop_positions(generated, stop_ids), string_stops)
         return self._result(generated, stopped, logprobs.cpu())
 
     def _decode(
         self, model: Any, ids: torch.Tensor, mask: torch.Tensor, sampling: SamplingParams,
-        stop_ids: list[int], strings: StringStopRecorder | None,
+        stop_ids: list[int], strings: StringStopRecorder | None, graphs_allowed: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(generated [B, N], log-probs [B, N], stop-string steps [B] or None) by the fastest
-        path that applies: a bf16 copy of a float32 shared module on the GPU
-        (`decode_weights`), then the static-cache decoder (`static_decoding`; CUDA graphs on
-        a GPU) where the model supports it, else transformers' `generate`."""
-        decoding_model, autocast = self._decoding_model(model)
-        try:
-            static = self.options.decoder == "auto" and static_decoding_unsupported(decoding_model) is None
-            with autocast:
-                if static:
-                    graphs = (self.options.cuda_graphs and not self._capture_failed
-                              and isinstance(autocast, contextlib.nullcontext))
-                    decoder = StaticDecoder(decoding_model, cuda_graphs=graphs)
-                    plan = DecodePlan(
-                        max_new_tokens=sampling.max_new_tokens, stop_ids=tuple(stop_ids),
-                        pad_id=self.tokenizer.pad_token_id,
-                        temperature=sampling.temperature, top_k=sampling.top_k,
-                        top_p=sampling.top_p, min_new_tokens=sampling.min_new_tokens,
-                        string_stop=(lambda seqs: strings.criterion(seqs, None)) if strings else None,
-                    )
-                    generated, logprobs, stopped_at = decoder.decode(ids, mask, plan)
-                    # A model the capture cannot take is not captured again (nor warned about).
-                    self._capture_failed |= decoder.capture_error is not None
-                    self.last_decoder = "static, CUDA graphs" if decoder.graphed_last_call else "static"
-                    return generated, logprobs, stopped_at if strings else None
-                generated, logprobs = self._hf_generate(decoding_model, ids, mask, sampling, stop_ids, strings)
-                self.last_decoder = "generate"
-                return generated, logprobs, strings.stopped_at if strings else None
-        finally:
-            if decoding_model is not model:
-                self.last_decoder += ", bf16 copy"
+        """(generated [B, N], log-probs [B, N], stop-string steps [B] or None) with the
+        static-cache decoder (`static_decoding`; CUDA graphs on a GPU unless autocast is on)
+        where the model supports it, else with transformers' `generate`."""
+        if self.options.decoder == "auto" and static_decoding_unsupported(model) is None:
+            self._note_ignored_generation_config(model)
+            graphs = self.options.cuda_graphs and not self._capture_failed and graphs_allowed
+            decoder = StaticDecoder(model, cuda_graphs=graphs)
+            plan = DecodePlan(
+                max_new_tokens=sampling.max_new_tokens, stop_ids=tuple(stop_ids),
+                pad_id=self.tokenizer.pad_token_id,
+                temperature=sampling.temperature, top_k=sampling.top_k,
+                top_p=sampling.top_p, min_new_tokens=sampling.min_new_tokens,
+                string_stop=(lambda seqs: strings.criterion(seqs, None)) if strings else None,
+            )
+            generated, logprobs, stopped_at = decoder.decode(ids, mask, plan)
+            # A model the capture cannot take is not captured again (nor warned about).
+            self._capture_failed |= decoder.capture_error is not None
+            self.last_decoder = "static, CUDA graphs" if decoder.graphed_last_call else "static"
+            return generated, logprobs, stopped_at if strings else None
+        generated, logprobs = self._hf_generate(model, ids, mask, sampling, stop_ids, strings)
+        self.last_decoder = "generate"
+        return generated, logprobs, strings.stopped_at if strings else None
+
+    def _note_ignored_generation_config(self, model: Any) -> None:
+        """Warn once if the model's own generation config changes sampling in ways the static
+        decoder does not apply (`generate` would fill them in)."""
+        if self._generation_config_checked:
+            return
+        self._generation_config_checked = True
+        ignored = generation_config_extras(getattr(model, "generation_config", None))
+        if ignored:
+            log.warning(
+                "hf generation: the model's generation_config sets %s; the hf backend samples "
+                "with generation's own settings only (temperature, top_p, top_k, stops, "
+                "min_new_tokens), so these are not applied and the log-probs it reports are "
+                "those of the distribution it samples. To apply them, set "
+                "generation.backend_options.decoder=generate.",
+                ", ".join(f"{k}={v!r}" for k, v in ignored.items()),
+            )
 
     def _decoding_model(self, model: Any) -> tuple[Any, Any]:
         """(model to decode with, autocast context): a shared float32 module on the GPU decodes

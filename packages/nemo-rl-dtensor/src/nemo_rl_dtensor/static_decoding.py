@@ -61,6 +61,38 @@ def static_decoding_unsupported(model: torch.nn.Module) -> str | None:
     return None
 
 
+# Options of a model's own generation config that change what `generate` samples and that the
+# static decoder does not apply (temperature, top-k and top-p always come from SamplingParams).
+_GENERATE_ONLY_OPTIONS = (
+    "repetition_penalty", "encoder_repetition_penalty", "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size", "bad_words_ids", "sequence_bias", "suppress_tokens",
+    "begin_suppress_tokens", "forced_bos_token_id", "forced_eos_token_id", "min_length",
+    "min_new_tokens", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff",
+    "exponential_decay_length_penalty", "renormalize_logits", "num_beams",
+)
+
+
+def generation_config_extras(config: Any) -> dict[str, Any]:
+    """The options of an HF `GenerationConfig` that `generate` would apply and the static
+    decoder does not: those set to something other than transformers' default.
+
+    Example:
+        >>> from transformers import GenerationConfig
+        >>> generation_config_extras(GenerationConfig(repetition_penalty=1.05, temperature=0.7))
+        {'repetition_penalty': 1.05}
+    """
+    if config is None:
+        return {}
+    from transformers import GenerationConfig
+
+    defaults = GenerationConfig()
+    return {
+        name: getattr(config, name)
+        for name in _GENERATE_ONLY_OPTIONS
+        if hasattr(defaults, name) and getattr(config, name, None) != getattr(defaults, name)
+    }
+
+
 class StaticKVCache:
     """Keys and values of every layer in [B, H_kv, L, D] tensors, written at `write_index`.
 
