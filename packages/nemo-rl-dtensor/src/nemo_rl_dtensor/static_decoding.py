@@ -139,8 +139,8 @@ class DecodePlan:
     token with the prompt and the tokens so far.
 
     Example:
-        >>> DecodePlan(max_new_tokens=8, stop_ids=(2,), pad_id=0).greedy
-        True
+        >>> DecodePlan(max_new_tokens=8, stop_ids=(2,), pad_id=0).temperature  # greedy
+        0.0
     """
 
     max_new_tokens: int
@@ -151,10 +151,6 @@ class DecodePlan:
     top_p: float = 1.0
     min_new_tokens: int = 0
     string_stop: Callable[[torch.Tensor], torch.Tensor] | None = None
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature == 0.0
 
 
 class _DecodeStep:
@@ -232,6 +228,7 @@ class StaticDecoder:
         if reason is not None:
             raise ValueError(f"StaticDecoder cannot decode this model: {reason}")
         self.model = model
+        self.cache_argument = _cache_argument(model)
         self.cuda_graphs = cuda_graphs
         self.graphed_last_call = False
         self.capture_error: Exception | None = None  # why the last capture failed, if it did
@@ -256,7 +253,7 @@ class StaticDecoder:
         logits = self._prefill(ids, mask, key_valid, cache)
 
         step = _DecodeStep(
-            self.model, cache, key_valid, _cache_argument(self.model), prompt_len,
+            self.model, cache, key_valid, self.cache_argument, prompt_len,
             mask.long().sum(-1, keepdim=True),
         )
         forward: Callable[[], torch.Tensor] | None = None
@@ -315,7 +312,7 @@ class StaticDecoder:
             position_ids=positions,
             use_cache=True,
             logits_to_keep=1,
-            **{_cache_argument(self.model): cache},
+            **{self.cache_argument: cache},
         )
         return out.logits[:, -1]
 

@@ -102,8 +102,6 @@ def score_while_streaming(
         close = getattr(iterator, "close", None)
         if close is not None:
             close()
-        # Nothing is in flight after a normal end; after an error, do not wait for the scorer.
-        scorer.pool.shutdown(wait=False, cancel_futures=True)
         # After an error the in-flight call is not waited for; its result is dropped.
         scorer.pool.shutdown(wait=scorer.in_flight is None, cancel_futures=True)
     return scorer.stats

@@ -308,7 +308,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"summary ({device_name()}, steady state over steps {settings.warmup + 1}-{settings.steps}):")
     for name, summary in summaries.items():  # again at the end, after TRL's own log lines
         print(format_row(name, summary), flush=True)
-    for name in [n for n in summaries if n.startswith("ours")] if "trl" in summaries else []:
+    ours_runs = [name for name in summaries if name.startswith("ours")]
+    for name in ours_runs if "trl" in summaries else []:
         ratio = summaries[name]["step_s"] / summaries["trl"]["step_s"]
         results[f"step_time_ratio ({name})" if name != "ours" else "step_time_ratio"] = ratio
         finite = grad_norms_ok(results[name]["grad_norms"]) and grad_norms_ok(results["trl"]["grad_norms"])
