@@ -64,10 +64,13 @@ def test_compiled_decoder_layers_train_like_eager_ones_and_generation_stays_eage
     changing length) and trains with the same losses as eager, and the shared module still
     generates (eagerly) after compiled training steps. The backend is `aot_eager` here (tracing
     and autograd, no code generation: inductor takes minutes on a small CPU); the GPU benchmark
-    runs inductor."""
+    runs inductor. The log-softmax over the vocabulary is compiled too, with the same backend."""
+    import nemo_rl.training.chunked_logprobs as chunked
+
     original = torch.nn.Module.compile
     monkeypatch.setattr(torch.nn.Module, "compile",
                         lambda self, **kw: original(self, **{**kw, "backend": "aot_eager"}))
+    monkeypatch.setattr(chunked, "COMPILE_BACKEND", "aot_eager")
     from nemo_rl.algorithms.sft import NLLLoss
     from nemo_rl.config import GenerationConfig, PolicyConfig, SamplingParams
     from nemo_rl.data import BatchedDataDict

@@ -47,7 +47,8 @@ class DTensorConfig(ConfigModel):
     compile: bool = Field(
         False,
         description="torch.compile each decoder layer for training and log-prob passes (fuses "
-        "norms, rotary embeddings, activations and dtype casts into few kernels); the first "
+        "norms, rotary embeddings, activations and dtype casts into few kernels) and the "
+        "log-softmax over the vocabulary (one kernel per pass instead of a chunked loop); the first "
         "steps of each new shape compile, tens of seconds. Generation on the shared module runs "
         "eagerly.",
     )

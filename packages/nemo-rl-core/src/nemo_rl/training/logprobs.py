@@ -25,11 +25,14 @@ from nemo_rl.data.packing import build_packed_batch, unpack_logprobs
 from nemo_rl.training.chunked_logprobs import selected_logprobs
 
 
-def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+def token_logprobs(
+    logits: torch.Tensor, input_ids: torch.Tensor, compiled: bool = False
+) -> torch.Tensor:
     """`out[b, t] = log_softmax(logits[b, t - 1])[input_ids[b, t]]` for t >= 1; `out[:, 0] = 0`.
 
     Computed in float32 whatever the logits' dtype (bf16 log-softmax loses about 2 digits), in
-    chunks, without float32 copies of the whole logits (`selected_logprobs`).
+    chunks, without float32 copies of the whole logits (`selected_logprobs`; `compiled` fuses
+    each pass into one compiled kernel).
 
     Example:
         >>> import torch
@@ -46,7 +49,7 @@ def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tenso
     # Every position predicts the next token; the last one's target (none) is a dummy 0 whose
     # value is dropped. Working on all positions keeps `logits` a view (no copy of [B, T-1, V]).
     targets = torch.nn.functional.pad(input_ids[:, 1:], (0, 1))
-    picked = selected_logprobs(logits.reshape(batch * width, vocab), targets.reshape(-1))
+    picked = selected_logprobs(logits.reshape(batch * width, vocab), targets.reshape(-1), compiled)
     return torch.nn.functional.pad(picked.view(batch, width)[:, :-1], (1, 0))
 
 
@@ -66,12 +69,13 @@ def padded_logprobs(
     input_ids: torch.Tensor,
     lengths: torch.Tensor,
     device: torch.device | None = None,
+    compiled: bool = False,
 ) -> torch.Tensor:
     """Log-probs of a right-padded batch [B, T]; the forward runs only up to the longest length.
 
     `device` is where the model runs (default: `input_ids`' device). Host inputs are moved there
     without waiting for the GPU's queued work, and host `lengths` are read without a sync: keep
-    them on the CPU in a loop over micro-batches.
+    them on the CPU in a loop over micro-batches. `compiled`: see `token_logprobs`.
 
     Example:
         >>> import torch
@@ -92,7 +96,7 @@ def padded_logprobs(
     # the real tokens exactly what a padding mask would, and SDPA can take its fused causal
     # kernel instead of a masked one.
     logits = model(input_ids=ids, use_cache=False).logits
-    out = token_logprobs(logits, ids) * mask
+    out = token_logprobs(logits, ids, compiled) * mask
     return torch.nn.functional.pad(out, (0, seq_len - longest))
 
 
@@ -103,6 +107,7 @@ def packed_logprobs(
     bin_indices: Sequence[int],
     device: torch.device | None = None,
     sequence_bounds: bool = False,
+    compiled: bool = False,
 ) -> torch.Tensor:
     """Log-probs of the samples `bin_indices` of a right-padded batch, run as one packed row.
 
@@ -112,7 +117,8 @@ def packed_logprobs(
     (`cu_seq_lens_q/k`, `max_length_q/k`) for an attention that reads them instead of a mask.
     Returns [len(bin_indices), T] in the padded layout, rows in `bin_indices` order. `device` is
     where the model runs (default: `input_ids`' device): the row is built where `input_ids` are
-    (on the host, no GPU sync) and then moved there without waiting.
+    (on the host, no GPU sync) and then moved there without waiting. `compiled`: see
+    `token_logprobs`.
 
     Example:
         >>> import torch
@@ -135,5 +141,5 @@ def packed_logprobs(
                   "max_length_k": longest}
     logits = model(input_ids=ids, position_ids=positions, use_cache=False, **bounds).logits
     # A sequence's first token is not predicted from the previous sequence's last one.
-    row = token_logprobs(logits, ids) * (positions != 0)
+    row = token_logprobs(logits, ids, compiled) * (positions != 0)
     return unpack_logprobs(row, lengths, bin_indices, input_ids.shape[1])

@@ -125,3 +125,85 @@ def format_row(name: str, values: dict[str, float]) -> str:
         'ours      step_s=1.500'
     """
     return f"{name:<9} " + "  ".join(f"{k}={v:.3f}" for k, v in values.items())
+
+
+# Kernel-name fragments of each category of GPU time in `kernel_time_table` (first match wins:
+# attention before matmul, as flash-attention's kernels name the cutlass types they use).
+KERNEL_CATEGORIES = (
+    ("attention", ("flash", "fmha", "attention")),
+    ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "cublas")),
+    ("optimizer", ("adam", "multi_tensor")),
+    ("compiled (triton)", ("triton",)),
+    ("copy / cast", ("copy", "memcpy", "memset", "to_copy", "fill")),
+)
+
+
+def kernel_category(name: str) -> str:
+    """The `KERNEL_CATEGORIES` entry a GPU kernel's name falls in, else `other`.
+
+    Example:
+        >>> kernel_category("sm90_xmma_gemm_bf16bf16_bf16f32"), kernel_category("vectorized_elementwise")
+        ('matmul', 'other')
+    """
+    lowered = name.lower()
+    for category, fragments in KERNEL_CATEGORIES:
+        if any(fragment in lowered for fragment in fragments):
+            return category
+    return "other"
+
+
+def kernel_time_table(kernels: dict[str, float], wall_s: float, top: int = 20) -> str:
+    """A text table of GPU time per category and of the `top` kernels, from {kernel name:
+    seconds}, against the wall time of the profiled work.
+
+    Example:
+        >>> print(kernel_time_table({"nvjet_gemm": 0.3, "elementwise_add": 0.1}, wall_s=0.5, top=1))
+        GPU busy 0.400 s of 0.500 s wall (80.0%)
+          matmul               0.300 s  75.0%
+          other                0.100 s  25.0%
+        top 1 kernels:
+          0.300 s  matmul             nvjet_gemm
+    """
+    busy = sum(kernels.values())
+    if busy == 0:
+        return f"no GPU kernels ran in {wall_s:.3f} s (a CPU run)"
+    by_category: dict[str, float] = {}
+    for name, seconds in kernels.items():
+        category = kernel_category(name)
+        by_category[category] = by_category.get(category, 0.0) + seconds
+    lines = [f"GPU busy {busy:.3f} s of {wall_s:.3f} s wall ({busy / wall_s:.1%})"]
+    for category, seconds in sorted(by_category.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {category:<20} {seconds:.3f} s {seconds / busy:6.1%}")
+    lines.append(f"top {top} kernels:")
+    for name, seconds in sorted(kernels.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {seconds:.3f} s  {kernel_category(name):<18} {name[:110]}")
+    return "\n".join(lines)
+
+
+def profile_kernels(work: Callable[[], Any]) -> tuple[Any, dict[str, float], float]:
+    """Run `work()` once under `torch.profiler` and return (its result, {GPU kernel name: total
+    seconds}, wall seconds). Only device kernels are counted: no CPU-side operator time, and no
+    annotation ranges such as `Optimizer.step`, which span kernels counted on their own.
+
+    Example:
+        >>> result, kernels, wall = profile_kernels(lambda: 1 + 1)
+        >>> result, wall > 0
+        (2, True)
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        sync()
+        started = time.perf_counter()
+        result = work()
+        sync()
+        wall = time.perf_counter() - started
+    kernels: dict[str, float] = {}
+    for event in prof.events():
+        if event.device_type != torch.autograd.DeviceType.CUDA or getattr(event, "is_user_annotation", False):
+            continue
+        kernels[event.name] = kernels.get(event.name, 0.0) + event.device_time_total / 1e6
+    return result, kernels, wall

@@ -24,6 +24,7 @@ forward, times 3 for forward plus backward.
 Usage:
     python -m nemo_rl_recipes.benchmarks.sft_vs_plain --rows 8 --seq-len 2048 --steps 4
     python -m nemo_rl_recipes.benchmarks.sft_vs_plain --microbatch-rows 8 --no-activation-checkpointing
+    python -m nemo_rl_recipes.benchmarks.sft_vs_plain --compile --profile   # where the time goes
     python -m nemo_rl_recipes.benchmarks.sft_vs_plain --tiny   # CPU smoke run
 
 Example:
@@ -48,6 +49,8 @@ from nemo_rl_recipes.benchmarks.common import (
     device_name,
     format_row,
     free_memory,
+    kernel_time_table,
+    profile_kernels,
     steady_state,
     sync,
 )
@@ -141,6 +144,10 @@ def run_ours(model: Path, args: argparse.Namespace, vocab: int) -> dict[str, Any
             sync()
             steps.append(time.perf_counter() - started)
             norms.append(metrics["grad_norm"])
+        if args.profile:  # one more step, not timed with the others: the profiler slows it
+            _, kernels, wall = profile_kernels(lambda: backend.train_step(batch, NLLLoss()))
+            print(f"nemo-rl, one profiled step after the timed ones:\n"
+                  f"{kernel_time_table(kernels, wall)}", flush=True)
     finally:
         backend.shutdown()
     return {"step_s": steps, "grad_norms": norms, "tokens": int(batch["input_lengths"].sum()),
@@ -210,6 +217,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--no-packing", action="store_true", help="ours on dense rows too")
     parser.add_argument("--no-activation-checkpointing", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="ours: one extra step under torch.profiler; prints GPU time per "
+                        "kernel category and the top kernels")
     parser.add_argument("--tiny", action="store_true", help="CPU smoke run: tiny shape, 2 rows x 64 tokens, 3 steps")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
