@@ -128,8 +128,6 @@ class PolicyWorker:
         )
         self.sharded = self.world_size > 1
         self.varlen = uses_varlen(self.module)  # packed passes then carry sequence bounds
-        # With compiled layers, the log-softmax over the vocabulary is compiled too.
-        self.compiled = config.dtensor.compile
         # Frozen base weights (LoRA) are left out: the optimizer holds only what trains.
         self.optimizer = build_optimizer(self.module.parameters(), config.optimizer)
         self.scheduler = build_scheduler(self.optimizer, config.scheduler)
@@ -155,11 +153,12 @@ class PolicyWorker:
         self, micro: BatchedDataDict, bin_indices: list[int] | None
     ) -> torch.Tensor:
         ids, lengths = micro["input_ids"], micro["input_lengths"]
+        compiled = self.config.dtensor.compile  # compiled layers: the log-softmax is compiled too
         with self._autocast():
             if bin_indices is not None:
                 return packed_logprobs(self.module, ids, lengths, bin_indices, self.device,
-                                       sequence_bounds=self.varlen, compiled=self.compiled)
-            return padded_logprobs(self.module, ids, lengths, self.device, compiled=self.compiled)
+                                       sequence_bounds=self.varlen, compiled=compiled)
+            return padded_logprobs(self.module, ids, lengths, self.device, compiled=compiled)
 
     def _empty_pass(self, backward: bool) -> None:
         """A one-token pass that joins the FSDP collectives and adds exactly zero gradient."""

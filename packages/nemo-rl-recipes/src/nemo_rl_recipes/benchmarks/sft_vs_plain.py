@@ -145,7 +145,7 @@ def run_ours(model: Path, args: argparse.Namespace, vocab: int) -> dict[str, Any
             steps.append(time.perf_counter() - started)
             norms.append(metrics["grad_norm"])
         if args.profile:  # one more step, not timed with the others: the profiler slows it
-            _, kernels, wall = profile_kernels(lambda: backend.train_step(batch, NLLLoss()))
+            kernels, wall = profile_kernels(lambda: backend.train_step(batch, NLLLoss()))
             print(f"nemo-rl, one profiled step after the timed ones:\n"
                   f"{kernel_time_table(kernels, wall)}", flush=True)
     finally:
